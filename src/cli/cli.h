@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+/* The command line. Only this layer prints to the user or chooses an exit
+ * code; every command returns its exit code to main(). */
+#include "base/error.h"
+
+/* Flags in the command tables: shared set-up main() does once. */
+enum {
+  CMD_NEEDS_ROOT = 1 << 0,     /* refuse to run unless euid 0 */
+  CMD_CLONED_BINARY = 1 << 1,  /* re-exec from a sealed memfd first (enters a container) */
+};
+
+struct cli_command {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+  unsigned flags;
+  int min_args, max_args; /* positional arguments after options; -1: any */
+  const char *usage;      /* "ID [SIGNAL]" */
+  const char *summary;
+};
+
+/* The original argv, for re-executing ourselves. */
+extern char **cli_original_argv;
+/* How the program was called, for messages ("bothy-runtime", "bothy"). */
+extern const char *cli_program;
+
+/* Prints "PROGRAM: MESSAGE" to stderr (and to the log when one is set) and
+ * returns exit code 1. Frees the error. */
+int cli_fail(bothy_error_t *err);
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Entry point of `bothy runtime ...` and `bothy-runtime ...`. */
+int runtime_main(int argc, char **argv);

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* bothy: one binary. Called as "bothy-runtime" (or "runc", for tools that
+ * insist on the name) it is the OCI runtime; as "bothy" it is the platform,
+ * with the runtime under `bothy runtime`. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "cli/cli.h"
+
+char **cli_original_argv;
+const char *cli_program = "bothy";
+
+int cli_fail(bothy_error_t *err)
+{
+  const char *msg = (err && *err) ? (*err)->msg : "unknown error";
+  if (bothy_log_fd() >= 0)
+    log_error("%s", msg);
+  fprintf(stderr, "%s: %s\n", cli_program, msg);
+  bothy_error_free(err);
+  return 1;
+}
+
+int cli_failf(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  bothy_error_t err = NULL;
+  bothy_error_setv(&err, 0, fmt, ap);
+  va_end(ap);
+  return cli_fail(&err);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+  printf("bothy version %s\n", BOTHY_VERSION);
+  printf("spec: 1.2.0\n");
+  return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static int cmd_runtime(int argc, char **argv)
+{
+  cli_program = "bothy runtime";
+  return runtime_main(argc, argv);
+}
+
+static const struct cli_command commands[] = {
+  { "runtime", cmd_runtime, 0, 0, -1, "COMMAND ...",
+    "the OCI runtime (also installed as bothy-runtime)" },
+  { "version", cmd_version, 0, 0, 0, "", "print the version" },
+  { "help", cmd_help, 0, 0, -1, "", "show this help" },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+  printf("usage: bothy COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  cli_original_argv = argv;
+  const char *base = strrchr(argv[0], '/');
+  base = base ? base + 1 : argv[0];
+  if (strcmp(base, "bothy-runtime") == 0 || strcmp(base, "runc") == 0) {
+    cli_program = "bothy-runtime";
+    return runtime_main(argc, argv);
+  }
+  if (argc < 2)
+    return cmd_help(argc, argv), 1;
+  const char *name = argv[1];
+  if (strcmp(name, "--version") == 0 || strcmp(name, "-v") == 0)
+    return cmd_version(argc, argv);
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+    return cmd_help(argc, argv);
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    const struct cli_command *c = &commands[i];
+    if (strcmp(c->name, name) != 0)
+      continue;
+    if ((c->flags & CMD_NEEDS_ROOT) && geteuid() != 0)
+      return cli_failf("'%s' must be run as root", name);
+    return c->fn(argc - 1, argv + 1);
+  }
+  return cli_failf("unknown command '%s' (see 'bothy help')", name);
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* src/base: errors, strv, atomic writes, in-root resolution, json getters. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/process.h"
+#include "base/strv.h"
+#include "base/xalloc.h"
+
+static char *make_tmpdir(void)
+{
+  char *d = xstrdup("/tmp/bothy-unit.XXXXXX");
+  assert_non_null(mkdtemp(d));
+  return d;
+}
+
+static void rm_tmpdir(char *d)
+{
+  assert_int_equal(bothy_rm_rf_at(AT_FDCWD, d, NULL), 0);
+  free(d);
+}
+
+static void test_error_set_and_prefix(void **state)
+{
+  bothy_error_t err = NULL;
+  int r = bothy_error_set(&err, ENOENT, "cannot open '%s'", "x");
+  assert_int_equal(r, -ENOENT);
+  assert_string_equal(err->msg, "cannot open 'x': No such file or directory");
+  r = bothy_error_prefix(&err, "loading '%s'", "cfg");
+  assert_int_equal(r, -ENOENT);
+  assert_string_equal(err->msg, "loading 'cfg': cannot open 'x': No such file or directory");
+  assert_int_equal(bothy_error_set(&err, 0, "plain"), -1);
+  assert_string_equal(err->msg, "plain");
+  bothy_error_free(&err);
+  assert_null(err);
+  /* A NULL error pointer is allowed everywhere. */
+  assert_int_equal(bothy_error_set(NULL, EINVAL, "x"), -EINVAL);
+}
+
+static void test_strv_env(void **state)
+{
+  _cleanup_strv_free_ char **env = NULL;
+  strv_env_set(&env, "A=1");
+  strv_env_set(&env, "B=2");
+  strv_env_set(&env, "A=3");
+  assert_int_equal(strv_length(env), 2);
+  assert_string_equal(strv_env_get(env, "A"), "3");
+  assert_string_equal(strv_env_get(env, "B"), "2");
+  assert_null(strv_env_get(env, "AB"));
+  _cleanup_strv_free_ char **copy = strv_copy(env);
+  assert_string_equal(copy[1], "B=2");
+}
+
+static void test_atomic_write(void **state)
+{
+  char *d = make_tmpdir();
+  _cleanup_close_ int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  assert_true(dfd >= 0);
+  assert_int_equal(bothy_write_file_atomic(dfd, "f", "one", 3, 0600, NULL), 0);
+  assert_int_equal(bothy_write_file_atomic(dfd, "f", "second", 6, 0640, NULL), 0);
+  _cleanup_free_ char *data = NULL;
+  size_t len = 0;
+  assert_int_equal(bothy_read_file(dfd, "f", &data, &len, NULL), 0);
+  assert_int_equal(len, 6);
+  assert_string_equal(data, "second");
+  struct stat st;
+  assert_int_equal(fstatat(dfd, "f", &st, 0), 0);
+  assert_int_equal(st.st_mode & 0777, 0640);
+  /* No temporary file is left beside it. */
+  _cleanup_closedir_ DIR *dir = opendir(d);
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(dir)))
+    if (de->d_name[0] != '.' || strlen(de->d_name) > 2)
+      n++;
+  assert_int_equal(n, 1);
+  /* A write into a missing directory fails and names the file. */
+  bothy_error_t err = NULL;
+  _cleanup_close_ int bad = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  assert_true(bothy_write_file_atomic(bad, "proc/nope/x", "a", 1, 0600, &err) < 0);
+  assert_non_null(strstr(err->msg, "nope"));
+  bothy_error_free(&err);
+  rm_tmpdir(d);
+}
+
+static void test_in_root_resolution(void **state)
+{
+  char *d = make_tmpdir();
+  _cleanup_close_ int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* A symlink pointing outside the root is resolved inside it. */
+  assert_int_equal(symlinkat("/etc", dfd, "escape"), 0);
+  assert_int_equal(symlinkat("../../../../tmp", dfd, "up"), 0);
+  bothy_error_t err = NULL;
+  int fd = bothy_mkdir_p_in_root(dfd, "/escape/sub/dir", 0755, &err);
+  assert_true(fd >= 0);
+  close(fd);
+  struct stat st;
+  assert_int_equal(fstatat(dfd, "etc/sub/dir", &st, 0), 0); /* created inside */
+  assert_true(S_ISDIR(st.st_mode));
+  assert_int_not_equal(stat("/etc/sub", &st), 0);             /* not on the host */
+  fd = bothy_touch_in_root(dfd, "up/file", 0644, &err);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(fstatat(dfd, "tmp/file", &st, 0), 0);
+  rm_tmpdir(d);
+}
+
+static void test_json_getters(void **state)
+{
+  json_t *o = NULL;
+  bothy_error_t err = NULL;
+  const char *doc = "{\"s\": \"x\", \"n\": 5, \"neg\": -1, \"a\": [\"p\", \"q\"], \"bad\": [1]}";
+  assert_int_equal(bothy_json_load_data(doc, strlen(doc), "doc", &o, &err), 0);
+  const char *s = NULL;
+  assert_int_equal(bothy_json_string(o, "s", "ctx", &s, &err), 1);
+  assert_string_equal(s, "x");
+  assert_int_equal(bothy_json_string(o, "missing", "ctx", &s, &err), 0);
+  uint64_t u = 0;
+  assert_int_equal(bothy_json_uint64(o, "n", "ctx", &u, &err), 1);
+  assert_int_equal(u, 5);
+  assert_true(bothy_json_uint64(o, "neg", "ctx", &u, &err) < 0);
+  assert_string_equal(err->msg, "'ctx.neg' must be a non-negative integer");
+  char **v = NULL;
+  assert_int_equal(bothy_json_strv(o, "a", NULL, &v, &err), 1);
+  assert_int_equal(strv_length(v), 2);
+  strv_free(v);
+  v = NULL;
+  assert_true(bothy_json_strv(o, "bad", NULL, &v, &err) < 0);
+  assert_string_equal(err->msg, "'bad' must be an array of strings");
+  bothy_error_free(&err);
+  json_decref(o);
+  assert_true(bothy_json_load_data("{", 1, "broken", &o, &err) < 0);
+  assert_non_null(strstr(err->msg, "broken: invalid JSON at line 1"));
+  bothy_error_free(&err);
+}
+
+static void test_cmd_timeout_and_stdin(void **state)
+{
+  char *const argv[] = { (char *) "sh", (char *) "-c", (char *) "read x; exit $x", NULL };
+  struct bothy_cmd cmd = { .path = "/bin/sh", .argv = argv, .input = "7\n", .input_len = 2,
+                           .stdout_fd = -1, .stderr_fd = -1 };
+  int st = 0;
+  assert_int_equal(bothy_cmd_run(&cmd, &st, NULL), 0);
+  assert_int_equal(bothy_exit_code(st), 7);
+  char *const sleeper[] = { (char *) "sh", (char *) "-c", (char *) "sleep 30", NULL };
+  struct bothy_cmd slow = { .path = "/bin/sh", .argv = sleeper, .timeout_sec = 1,
+                            .stdout_fd = -1, .stderr_fd = -1 };
+  bothy_error_t err = NULL;
+  assert_true(bothy_cmd_run(&slow, &st, &err) < 0);
+  assert_int_equal(err->code, ETIMEDOUT);
+  bothy_error_free(&err);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_error_set_and_prefix), cmocka_unit_test(test_strv_env),
+    cmocka_unit_test(test_atomic_write),         cmocka_unit_test(test_in_root_resolution),
+    cmocka_unit_test(test_json_getters),         cmocka_unit_test(test_cmd_timeout_and_stdin),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
