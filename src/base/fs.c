@@ -221,11 +221,14 @@ int bothy_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
   return fd < 0 ? -errno : (int) fd;
 }
 
-int bothy_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, bothy_error_t *err)
+static int mkdir_p_in_root(int rootfd, const char *path, mode_t mode, int depth,
+                           bothy_error_t *err)
 {
   int fd = bothy_open_in_root(rootfd, path, O_PATH | O_DIRECTORY, 0);
   if (fd >= 0)
     return fd;
+  if (depth > 40)
+    return bothy_error_set(err, ELOOP, "cannot create directory '%s'", path);
   _cleanup_close_ int cur = bothy_open_in_root(rootfd, "/", O_PATH | O_DIRECTORY, 0);
   if (cur < 0)
     return bothy_error_set(err, -cur, "cannot open the root");
@@ -234,14 +237,28 @@ int bothy_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, bothy_error
   for (char *c = strtok_r(p, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
     if (streq(c, "."))
       continue;
-    /* Each step is resolved again from rootfd so ".." and symlinks stay inside. */
-    size_t off = (size_t) (c - p) + strlen(c); /* p is a copy of path: same offsets */
+    /* Each step is resolved again from rootfd so ".." and symlinks stay
+     * inside. p is a copy of path: the offsets are the same. */
+    size_t off = (size_t) (c - p) + strlen(c);
     _cleanup_free_ char *prefix = xstrndup(path, off);
     int nfd = bothy_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0);
-    if (nfd < 0 && nfd == -ENOENT) {
+    if (nfd == -ENOENT) {
       if (mkdirat(cur, c, mode) < 0 && errno != EEXIST)
         return bothy_error_errno(err, "cannot create directory '%s'", prefix);
       nfd = bothy_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0);
+      if (nfd == -ENOENT) {
+        /* A dangling symlink: create its target, inside the root. */
+        char target[4096];
+        ssize_t n = readlinkat(cur, c, target, sizeof(target) - 1);
+        if (n < 0)
+          return bothy_error_errno(err, "cannot create directory '%s'", prefix);
+        target[n] = '\0';
+        _cleanup_free_ char *dir = xstrndup(path, (size_t) (c - p));
+        _cleanup_free_ char *next =
+            target[0] == '/' ? xasprintf("%s%s", target, path + off)
+                             : xasprintf("%s/%s%s", dir, target, path + off);
+        return mkdir_p_in_root(rootfd, next, mode, depth + 1, err);
+      }
     }
     if (nfd < 0)
       return bothy_error_set(err, -nfd, "cannot open directory '%s'", prefix);
@@ -249,6 +266,11 @@ int bothy_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, bothy_error
     cur = nfd;
   }
   return TAKE_FD(cur);
+}
+
+int bothy_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, bothy_error_t *err)
+{
+  return mkdir_p_in_root(rootfd, path, mode, 0, err);
 }
 
 int bothy_touch_in_root(int rootfd, const char *path, mode_t mode, bothy_error_t *err)

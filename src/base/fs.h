@@ -37,7 +37,9 @@ int bothy_rm_rf_at(int dirfd, const char *name, bothy_error_t *err);
 int bothy_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 
 /* Creates every missing directory of path inside rootfd (resolved in root)
- * and returns an O_PATH fd of the last one, or a negative value with *err. */
+ * and returns an O_PATH fd of the last one, or a negative value with *err.
+ * A dangling symlink on the way is followed inside the root and its target
+ * created (an image's /var/run -> /run with no /run). */
 int bothy_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, bothy_error_t *err);
 
 /* Creates an empty regular file at path inside rootfd (parents included) if

@@ -61,6 +61,8 @@ int bothy_cmd_run(const struct bothy_cmd *cmd, int *ret_status, bothy_error_t *e
     return bothy_error_set(err, e, "cannot fork");
   }
   if (pid == 0) {
+    /* Its own process group, so a timeout kills what it started too. */
+    setpgid(0, 0);
     dup2(in[0], STDIN_FILENO);
     if (cmd->stdout_fd >= 0)
       dup2(cmd->stdout_fd, STDOUT_FILENO);
@@ -103,6 +105,7 @@ int bothy_cmd_run(const struct bothy_cmd *cmd, int *ret_status, bothy_error_t *e
     }
     long left = (long) cmd->timeout_sec * 1000 - ms_since(&t0);
     if (left <= 0) {
+      kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
       bothy_waitpid(pid, 0);
       safe_close(pidfd);

@@ -570,8 +570,10 @@ static int cmd_exec(int argc, char **argv)
   o.additional_gids = gids;
   bothy_error_t err = NULL;
   int code = 0;
+  /* runc: every exec failure exits 255, so callers can tell it from the
+   * process's own exit status. */
   if (bothy_container_exec(&rt, &o, &code, &err) < 0)
-    return cli_fail(&err);
+    return cli_fail(&err), 255;
   return code;
 }
 

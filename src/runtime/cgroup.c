@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdint.h>
@@ -11,10 +12,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
@@ -32,10 +35,10 @@
 /* ---------------------------------------------------------------- names */
 
 static const char *const mode_names[_BOTHY_CGROUP_MODE_MAX] = {
-  [BOTHY_CGROUP_AUTO] = "auto",
-  [BOTHY_CGROUP_V1] = "v1",
-  [BOTHY_CGROUP_V2] = "v2",
-  [BOTHY_CGROUP_HYBRID] = "hybrid",
+    [BOTHY_CGROUP_AUTO] = "auto",
+    [BOTHY_CGROUP_V1] = "v1",
+    [BOTHY_CGROUP_V2] = "v2",
+    [BOTHY_CGROUP_HYBRID] = "hybrid",
 };
 
 const char *bothy_cgroup_mode_name(enum bothy_cgroup_mode m)
@@ -47,20 +50,20 @@ enum bothy_cgroup_mode bothy_cgroup_mode_from_name(const char *name)
 {
   for (int i = 0; i < _BOTHY_CGROUP_MODE_MAX; i++)
     if (streq(mode_names[i], name))
-      return (enum bothy_cgroup_mode) i;
+      return (enum bothy_cgroup_mode)i;
   return _BOTHY_CGROUP_MODE_INVALID;
 }
 
 /* v1 controllers a "cgroup" mount's options may name; other options (rw,
  * xattr, noprefix, release_agent=...) are not controllers. */
 static const char *const v1_controllers[] = {
-  "cpu",   "cpuacct",  "cpuset", "memory",     "devices", "freezer", "net_cls",
-  "net_prio", "blkio", "perf_event", "hugetlb", "pids",    "rdma",    "misc",
+    "cpu",      "cpuacct", "cpuset",     "memory",  "devices", "freezer", "net_cls",
+    "net_prio", "blkio",   "perf_event", "hugetlb", "pids",    "rdma",    "misc",
 };
 
 /* cgroup2 controllers enabled for the container, in this order. */
 static const char *const v2_wanted[] = {
-  "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+    "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
 };
 
 static bool is_v1_controller(const char *s)
@@ -97,7 +100,7 @@ static char *clean_abs(const char *p)
     if (!*s)
       break;
     const char *e = strchrnul(s, '/');
-    size_t cl = (size_t) (e - s);
+    size_t cl = (size_t)(e - s);
     if (cl == 1 && s[0] == '.') {
       /* nothing */
     } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
@@ -137,7 +140,7 @@ static void trim_right(char *s)
 
 static void sleep_ms(long ms)
 {
-  struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
     ;
 }
@@ -183,21 +186,16 @@ static int cg_write(const char *dir, const char *file, const char *value, bothy_
    * the last value written. */
   _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0)
-    return -(bothy_error_errno(err, "cannot write '%s' to '%s'", value, path) ? errno : errno);
+    return bothy_error_errno(err, "cannot write '%s' to '%s'", value, path);
   size_t len = strlen(value);
   ssize_t w;
   do
     w = write(fd, value, len);
   while (w < 0 && errno == EINTR);
-  if (w < 0) {
-    int e = errno;
-    bothy_error_set(err, e, "cannot write '%s' to '%s'", value, path);
-    return -e;
-  }
-  if ((size_t) w != len) {
-    bothy_error_set(err, EIO, "cannot write '%s' to '%s': short write", value, path);
-    return -EIO;
-  }
+  if (w < 0)
+    return bothy_error_errno(err, "cannot write '%s' to '%s'", value, path);
+  if ((size_t)w != len)
+    return bothy_error_set(err, EIO, "cannot write '%s' to '%s': short write", value, path);
   log_debug("cgroup: '%s' <- '%s'", path, value);
   return 0;
 }
@@ -213,26 +211,32 @@ static int cg_writef(const char *dir, const char *file, bothy_error_t *err, cons
   return cg_write(dir, file, v, err);
 }
 
-/* Reads dir/file; trailing whitespace removed. Returns 0 or -errno (with
- * *err set). */
-static int cg_read(const char *dir, const char *file, char **ret, bothy_error_t *err)
+/* Reads dir/file; trailing whitespace removed. Returns 0 or -errno with
+ * *err set; with enoent_ok, a missing file returns -ENOENT and sets nothing. */
+static int cg_read_full(const char *dir, const char *file, bool enoent_ok, char **ret,
+                        bothy_error_t *err)
 {
   _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
   _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    int e = errno;
-    bothy_error_set(err, e, "cannot open '%s'", path);
-    return -e;
+    if (errno == ENOENT && enoent_ok)
+      return -ENOENT;
+    return bothy_error_errno(err, "cannot read '%s'", path);
   }
   char *s = NULL;
-  if (bothy_read_fd(fd, &s, NULL, err) < 0) {
-    int e = (err && *err) ? (*err)->code : EIO;
+  int r = bothy_read_fd(fd, &s, NULL, err);
+  if (r < 0) {
     bothy_error_prefix(err, "'%s'", path);
-    return -(e ? e : EIO);
+    return r;
   }
   trim_right(s);
   *ret = s;
   return 0;
+}
+
+static int cg_read(const char *dir, const char *file, char **ret, bothy_error_t *err)
+{
+  return cg_read_full(dir, file, false, ret, err);
 }
 
 static bool cg_exists(const char *dir, const char *file)
@@ -246,8 +250,8 @@ static bool is_cgroupfs(const char *path)
   struct statfs sfs;
   if (statfs(path, &sfs) < 0)
     return false;
-  return sfs.f_type == (typeof(sfs.f_type)) CGROUP2_SUPER_MAGIC ||
-         sfs.f_type == (typeof(sfs.f_type)) CGROUP_SUPER_MAGIC;
+  return sfs.f_type == (typeof(sfs.f_type))CGROUP2_SUPER_MAGIC ||
+         sfs.f_type == (typeof(sfs.f_type))CGROUP_SUPER_MAGIC;
 }
 
 /* ---------------------------------------------------------------- detection */
@@ -259,13 +263,13 @@ int bothy_cgroup_detect_mode(const char *root, enum bothy_cgroup_mode *ret, both
   struct statfs sfs;
   if (statfs(root, &sfs) < 0)
     return bothy_error_errno(err, "cannot examine '%s'", root);
-  if (sfs.f_type == (typeof(sfs.f_type)) CGROUP2_SUPER_MAGIC) {
+  if (sfs.f_type == (typeof(sfs.f_type))CGROUP2_SUPER_MAGIC) {
     *ret = BOTHY_CGROUP_V2;
     return 0;
   }
   _cleanup_free_ char *unified = xasprintf("%s/unified", root);
   struct statfs usfs;
-  if (statfs(unified, &usfs) == 0 && usfs.f_type == (typeof(usfs.f_type)) CGROUP2_SUPER_MAGIC)
+  if (statfs(unified, &usfs) == 0 && usfs.f_type == (typeof(usfs.f_type))CGROUP2_SUPER_MAGIC)
     *ret = BOTHY_CGROUP_HYBRID;
   else
     *ret = BOTHY_CGROUP_V1;
@@ -294,7 +298,7 @@ static int expand_slice(const char *slice, char **ret, bothy_error_t *err)
     /* Each component must be non-empty: "a--b.slice" and "-a.slice" are not slices. */
     if (i == 0 || base[i - 1] == '-')
       return bothy_error_set(err, EINVAL, "invalid slice name '%s'", slice);
-    char *next = xasprintf("%s/%.*s%s", path, (int) i, base, suffix);
+    char *next = xasprintf("%s/%.*s%s", path, (int)i, base, suffix);
     free(path);
     path = next;
   }
@@ -320,8 +324,8 @@ int bothy_cgroup_systemd_path(const char *cgroups_path, const char *id, char **r
                              "cgroupsPath '%s' must be of the form 'slice:prefix:name' "
                              "with --systemd-cgroup",
                              cgroups_path);
-    slice = xstrndup(cgroups_path, (size_t) (c1 - cgroups_path));
-    prefix = xstrndup(c1 + 1, (size_t) (c2 - c1 - 1));
+    slice = xstrndup(cgroups_path, (size_t)(c1 - cgroups_path));
+    prefix = xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
     name = xstrdup(c2 + 1);
   }
   if (!*name || strchr(name, '/') || streq(name, ".") || streq(name, "..") || strchr(prefix, '/'))
@@ -388,7 +392,7 @@ static void unescape_mountinfo(char *s)
   for (char *r = s; *r; r++) {
     if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
         r[3] <= '7') {
-      *w++ = (char) ((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
       r += 3;
     } else {
       *w++ = *r;
@@ -418,7 +422,8 @@ static void mount_entry_done(struct mount_entry *m)
   free(m->super_options);
 }
 
-/* One mountinfo line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPT...] - FSTYPE SOURCE SUPEROPTS". */
+/* One mountinfo line:
+ * "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS". */
 static bool parse_mountinfo_line(const char *line, struct mount_entry *ret)
 {
   _cleanup_strv_free_ char **f = split(line, " \n");
@@ -428,10 +433,8 @@ static bool parse_mountinfo_line(const char *line, struct mount_entry *ret)
       sep = i;
       break;
     }
-  if (n < 10 || sep == 0 || sep + 3 >= n + 0 || sep + 3 > n - 0)
-    if (sep == 0 || sep + 3 >= n + 1)
-      return false;
-  if (sep + 3 >= n + 1 || n < 5)
+  /* After "-": FSTYPE SOURCE [SUPEROPTS]. */
+  if (sep == 0 || sep + 2 >= n)
     return false;
   ret->mount_root = xstrdup(f[3]);
   ret->mountpoint = xstrdup(f[4]);
@@ -453,7 +456,7 @@ static int read_mountinfo(const char *file, struct mount_entry **ret, size_t *re
   _cleanup_free_ char *line = NULL;
   size_t cap = 0;
   while (getline(&line, &cap, f) > 0) {
-    struct mount_entry m = { 0 };
+    struct mount_entry m = {0};
     if (!parse_mountinfo_line(line, &m))
       continue;
     if (!streq(m.fstype, "cgroup") && !streq(m.fstype, "cgroup2")) {
@@ -515,7 +518,8 @@ static void add_v1(struct bothy_cgroup *cg, char **controllers, const char *moun
                    const char *mount_root)
 {
   for (size_t i = 0; i < cg->n_hierarchies; i++)
-    if (!cg->hierarchies[i].unified && same_controllers(cg->hierarchies[i].controllers, controllers)) {
+    if (!cg->hierarchies[i].unified &&
+        same_controllers(cg->hierarchies[i].controllers, controllers)) {
       strv_free(controllers);
       return; /* the same hierarchy mounted twice: the first one wins */
     }
@@ -550,7 +554,7 @@ static int find_v1_from_mountinfo(struct bothy_cgroup *cg, const char *root,
 
 static int cmp_str(const void *a, const void *b)
 {
-  return strcmp(*(char *const *) a, *(char *const *) b);
+  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Test trees: every directory under root is a hierarchy. */
@@ -616,12 +620,13 @@ static int hierarchy_set_dir(struct bothy_cgroup_hierarchy *h, bothy_error_t *er
     rel = h->path + ml;
   }
   free(h->dir);
-  h->dir = (!*rel || streq(rel, "/")) ? xstrdup(h->mountpoint) : xasprintf("%s%s", h->mountpoint, rel);
+  h->dir =
+      (!*rel || streq(rel, "/")) ? xstrdup(h->mountpoint) : xasprintf("%s%s", h->mountpoint, rel);
   return 0;
 }
 
-int bothy_cgroup_new(const struct bothy_cgroup_config *cfg, struct bothy_cgroup **ret,
-                     bothy_error_t *err)
+static int do_new(const struct bothy_cgroup_config *cfg, struct bothy_cgroup **ret,
+                  bothy_error_t *err)
 {
   const char *root_in = cfg->root ? cfg->root : DEFAULT_ROOT;
   if (root_in[0] != '/')
@@ -632,7 +637,7 @@ int bothy_cgroup_new(const struct bothy_cgroup_config *cfg, struct bothy_cgroup 
   if (mode == BOTHY_CGROUP_AUTO && bothy_cgroup_detect_mode(root, &mode, err) < 0)
     return -1;
   if (mode <= BOTHY_CGROUP_AUTO || mode >= _BOTHY_CGROUP_MODE_MAX)
-    return bothy_error_set(err, EINVAL, "invalid cgroup mode %d", (int) mode);
+    return bothy_error_set(err, EINVAL, "invalid cgroup mode %d", (int)mode);
 
   /* The path, as an absolute one or one relative to our own cgroup. */
   _cleanup_free_ char *abs_path = NULL, *rel_path = NULL;
@@ -744,7 +749,7 @@ static struct bothy_cgroup_hierarchy *primary(const struct bothy_cgroup *cg)
 {
   if (cg->mode == BOTHY_CGROUP_V2)
     return find_unified(cg);
-  static const char *const order[] = { "freezer", "pids", "memory", "cpu", "devices" };
+  static const char *const order[] = {"freezer", "pids", "memory", "cpu", "devices"};
   for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
     struct bothy_cgroup_hierarchy *h = find_v1(cg, order[i]);
     if (h)
@@ -771,18 +776,18 @@ static int cpuset_copy_if_empty(const char *parent, const char *dir, const char 
                                 bothy_error_t *err)
 {
   _cleanup_free_ char *cur = NULL, *pval = NULL;
-  int r = cg_read(dir, file, &cur, NULL);
+  int r = cg_read_full(dir, file, /* enoent_ok= */ true, &cur, err);
   if (r == -ENOENT)
     return 0; /* not a cpuset cgroup (a test tree) */
   if (r < 0)
-    return cg_read(dir, file, &cur, err);
+    return r;
   if (*cur)
     return 0;
-  r = cg_read(parent, file, &pval, NULL);
+  r = cg_read_full(parent, file, /* enoent_ok= */ true, &pval, err);
   if (r == -ENOENT)
     return 0;
   if (r < 0)
-    return cg_read(parent, file, &pval, err);
+    return r;
   if (!*pval)
     return 0;
   return cg_write(dir, file, pval, err);
@@ -848,7 +853,7 @@ static void enable_controllers(const struct bothy_cgroup_hierarchy *h)
   }
 }
 
-int bothy_cgroup_create(struct bothy_cgroup *cg, bothy_error_t *err)
+static int do_create(struct bothy_cgroup *cg, bothy_error_t *err)
 {
   for (size_t i = 0; i < cg->n_hierarchies; i++) {
     const struct bothy_cgroup_hierarchy *h = &cg->hierarchies[i];
@@ -865,11 +870,11 @@ int bothy_cgroup_create(struct bothy_cgroup *cg, bothy_error_t *err)
   return 0;
 }
 
-int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err)
+static int do_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err)
 {
   for (size_t i = 0; i < cg->n_hierarchies; i++)
-    if (cg_writef(cg->hierarchies[i].dir, "cgroup.procs", err, "%d", (int) pid) < 0)
-      return bothy_error_prefix(err, "cannot move process %d into its cgroup", (int) pid);
+    if (cg_writef(cg->hierarchies[i].dir, "cgroup.procs", err, "%d", (int)pid) < 0)
+      return bothy_error_prefix(err, "cannot move process %d into its cgroup", (int)pid);
   return 0;
 }
 
@@ -914,7 +919,7 @@ static bool want_io(const struct bothy_resources *r)
 static bool valid_page_size(const char *s)
 {
   size_t d = strspn(s, "0123456789");
-  return d > 0 && strchr("KMGTP", s[d]) && s[d] != '\0' && s[d + 1] == 'B' && s[d + 2] == '\0';
+  return d > 0 && s[d] != '\0' && strchr("KMGTP", s[d]) && s[d + 1] == 'B' && s[d + 2] == '\0';
 }
 
 static int v1_set_swap(const char *dir, int64_t swap, bool memsw, bothy_error_t *err)
@@ -946,7 +951,7 @@ static int v1_memory(const char *dir, const struct bothy_resources *r, bothy_err
     if (cg_read(dir, "memory.limit_in_bytes", &cur_s, err) < 0)
       return -1;
     uint64_t cur = strtoull(cur_s, NULL, 10);
-    if (swap == -1 || cur < (uint64_t) swap) {
+    if (swap == -1 || cur < (uint64_t)swap) {
       if (v1_set_swap(dir, swap, memsw, err) < 0 ||
           cg_writef(dir, "memory.limit_in_bytes", err, "%" PRId64, mem) < 0)
         return -1;
@@ -1005,9 +1010,9 @@ static int v2_memory(const char *dir, const struct bothy_resources *r, bothy_err
   else if (mem == 0 || mem == -1)
     return bothy_error_set(err, EINVAL, "cannot set a swap limit without a memory limit");
   else if (swap < mem)
-    return bothy_error_set(err, EINVAL,
-                           "the memory+swap limit (%" PRId64 ") is below the memory limit (%" PRId64 ")",
-                           swap, mem);
+    return bothy_error_set(
+        err, EINVAL, "the memory+swap limit (%" PRId64 ") is below the memory limit (%" PRId64 ")",
+        swap, mem);
   else
     v2swap = swap - mem;
 
@@ -1016,12 +1021,12 @@ static int v2_memory(const char *dir, const struct bothy_resources *r, bothy_err
     if (cg_read(dir, "memory.current", &cur, err) < 0)
       return -1;
     uint64_t usage = strtoull(cur, NULL, 10);
-    if ((uint64_t) mem < usage)
+    if ((uint64_t)mem < usage)
       return bothy_error_set(err, EBUSY,
                              "the memory limit %" PRId64 " is below the current usage %" PRIu64,
                              mem, usage);
   }
-  if (v2swap != 0 || (swap != 0 && mem > 0)) {
+  if (swap != 0 || v2swap != 0) {
     _cleanup_free_ char *s = v2_num(v2swap);
     _cleanup_error_ bothy_error_t e = NULL;
     int r2 = cg_write(dir, "memory.swap.max", s, &e);
@@ -1091,7 +1096,7 @@ static uint64_t shares_to_weight(int64_t shares)
 {
   if (shares == 0)
     return 0;
-  return (uint64_t) (1 + ((shares - 2) * 9999) / 262142);
+  return (uint64_t)(1 + ((shares - 2) * 9999) / 262142);
 }
 
 static int v2_cpu(const char *dir, const struct bothy_resources *r, bothy_error_t *err)
@@ -1164,9 +1169,8 @@ static int v1_blkio(const char *dir, const struct bothy_resources *r, bothy_erro
     return -1;
   for (size_t i = 0; i < r->n_blkio_weight_device; i++) {
     const struct bothy_weight_device *d = &r->blkio_weight_device[i];
-    if (is_set(d->weight) &&
-        cg_writef(dir, wdfile, err, "%" PRId64 ":%" PRId64 " %" PRId64, d->major, d->minor,
-                  d->weight) < 0)
+    if (is_set(d->weight) && cg_writef(dir, wdfile, err, "%" PRId64 ":%" PRId64 " %" PRId64,
+                                       d->major, d->minor, d->weight) < 0)
       return -1;
     if (is_set(d->leaf_weight) &&
         cg_writef(dir, "blkio.leaf_weight_device", err, "%" PRId64 ":%" PRId64 " %" PRId64,
@@ -1195,8 +1199,8 @@ static int write_io_max(const char *dir, const char *key, const struct bothy_thr
                         size_t n, bothy_error_t *err)
 {
   for (size_t i = 0; i < n; i++)
-    if (cg_writef(dir, "io.max", err, "%" PRId64 ":%" PRId64 " %s=%" PRIu64, t[i].major,
-                  t[i].minor, key, t[i].rate) < 0)
+    if (cg_writef(dir, "io.max", err, "%" PRId64 ":%" PRId64 " %s=%" PRIu64, t[i].major, t[i].minor,
+                  key, t[i].rate) < 0)
       return -1;
   return 0;
 }
@@ -1285,6 +1289,174 @@ static int v1_devices(const char *dir, const struct bothy_resources *r, bothy_er
   return 0;
 }
 
+/* cgroup2 has no devices files: the kernel asks a BPF_PROG_TYPE_CGROUP_DEVICE
+ * program attached to the cgroup (runc's and crun's approach). The program
+ * below gives v1's meaning to the same rule list: default deny, the last
+ * matching rule wins (so rules are tested last first), and a rule matches a
+ * request whose access is a subset of the rule's (runc's devicefilter). */
+
+struct bpf_prog_buf {
+  struct bpf_insn *v;
+  size_t n;
+};
+
+static void bpf_emit(struct bpf_prog_buf *b, uint8_t code, uint8_t dst, uint8_t src, int16_t off,
+                     int32_t imm)
+{
+  b->v = xrealloc(b->v, (b->n + 1) * sizeof(*b->v));
+  b->v[b->n++] = (struct bpf_insn){
+      .code = code, .dst_reg = dst & 0xf, .src_reg = src & 0xf, .off = off, .imm = imm};
+}
+
+static int device_access_bits(const char *access)
+{
+  int bits = 0;
+  for (const char *a = (access && *access) ? access : "rwm"; *a; a++)
+    bits |= *a == 'r'   ? BPF_DEVCG_ACC_READ
+            : *a == 'w' ? BPF_DEVCG_ACC_WRITE
+            : *a == 'm' ? BPF_DEVCG_ACC_MKNOD
+                        : 0;
+  return bits;
+}
+
+static void bpf_device_program(const struct bothy_resources *r, struct bpf_prog_buf *b)
+{
+  /* struct bpf_cgroup_dev_ctx { u32 access_type (access << 16 | type); u32 major, minor; } */
+  bpf_emit(b, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1, 0, 0);
+  bpf_emit(b, BPF_ALU | BPF_AND | BPF_K, BPF_REG_2, 0, 0, 0xffff); /* r2: type */
+  bpf_emit(b, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_3, BPF_REG_1, 0, 0);
+  bpf_emit(b, BPF_ALU | BPF_RSH | BPF_K, BPF_REG_3, 0, 0, 16);        /* r3: access */
+  bpf_emit(b, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_4, BPF_REG_1, 4, 0); /* r4: major */
+  bpf_emit(b, BPF_LDX | BPF_W | BPF_MEM, BPF_REG_5, BPF_REG_1, 8, 0); /* r5: minor */
+  for (size_t i = r->n_devices; i-- > 0;) {
+    const struct bothy_device_rule *d = &r->devices[i];
+    int access = device_access_bits(d->access);
+    size_t start = b->n;
+    /* Conditional jumps get their offset (to the end of the block) below. */
+    if (d->type == 'c' || d->type == 'b')
+      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, 0,
+               d->type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK);
+    if (access != (BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE | BPF_DEVCG_ACC_MKNOD)) {
+      bpf_emit(b, BPF_ALU | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+      bpf_emit(b, BPF_ALU | BPF_AND | BPF_K, BPF_REG_1, 0, 0, access);
+      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+    }
+    if (d->major >= 0)
+      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, (int32_t)d->major);
+    if (d->minor >= 0)
+      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t)d->minor);
+    bool unconditional = b->n == start;
+    bpf_emit(b, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, d->allow ? 1 : 0);
+    bpf_emit(b, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    /* A rule matching everything ends the program: the verifier refuses
+     * unreachable instructions after it. */
+    if (unconditional)
+      return;
+    for (size_t j = start; j < b->n; j++)
+      if (BPF_CLASS(b->v[j].code) == BPF_JMP && BPF_OP(b->v[j].code) == BPF_JNE)
+        b->v[j].off = (int16_t)(b->n - j - 1);
+  }
+  bpf_emit(b, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0); /* default deny */
+  bpf_emit(b, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+  return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* Ids of the device programs attached to the cgroup itself. */
+static int bpf_attached_ids(int cgfd, uint32_t **ret, uint32_t *ret_n)
+{
+  uint32_t cap = 16;
+  for (;;) {
+    _cleanup_free_ uint32_t *ids = xcalloc(cap, sizeof(uint32_t));
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = (uint32_t)cgfd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = cap;
+    if (sys_bpf(BPF_PROG_QUERY, &attr) < 0) {
+      if (errno == ENOSPC && cap < 4096) {
+        cap *= 4;
+        continue;
+      }
+      return -errno;
+    }
+    *ret_n = attr.query.prog_cnt;
+    *ret = TAKE_PTR(ids);
+    return 0;
+  }
+}
+
+static int v2_devices(const char *dir, const struct bothy_resources *r, bothy_error_t *err)
+{
+  if (r->n_devices == 0)
+    return 0;
+  _cleanup_close_ int cgfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgfd < 0)
+    return bothy_error_errno(err, "cannot open the cgroup '%s'", dir);
+  _cleanup_free_ uint32_t *old = NULL;
+  uint32_t n_old = 0;
+  int q = bpf_attached_ids(cgfd, &old, &n_old);
+  if (q < 0)
+    return bothy_error_set(err, -q, "cannot list the device programs of '%s'", dir);
+
+  struct bpf_prog_buf prog = {0};
+  bpf_device_program(r, &prog);
+  _cleanup_free_ struct bpf_insn *insns = prog.v;
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.insn_cnt = (uint32_t)prog.n;
+  attr.license = (uint64_t)(uintptr_t) "GPL";
+  _cleanup_close_ int progfd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+  if (progfd < 0 && errno == EINVAL) {
+    /* Load again with the verifier's log, to say why. */
+    int e = errno;
+    _cleanup_free_ char *log = xmalloc0(65536);
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = 65536;
+    attr.log_level = 1;
+    (void)sys_bpf(BPF_PROG_LOAD, &attr);
+    trim_right(log);
+    const char *last = strrchr(log, '\n');
+    return bothy_error_set(err, e, "cannot load the device rules of '%s' as a BPF program (%s)",
+                           dir, last ? last + 1 : log);
+  }
+  if (progfd < 0)
+    return bothy_error_errno(err, "cannot load the device rules of '%s' as a BPF program", dir);
+
+  /* Attach the new program next to the old ones, then detach those: the
+   * cgroup is never without a filter. */
+  memset(&attr, 0, sizeof(attr));
+  attr.target_fd = (uint32_t)cgfd;
+  attr.attach_bpf_fd = (uint32_t)progfd;
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  attr.attach_flags = BPF_F_ALLOW_MULTI;
+  if (sys_bpf(BPF_PROG_ATTACH, &attr) < 0)
+    return bothy_error_errno(err, "cannot attach the device rules to '%s'", dir);
+  for (uint32_t i = 0; i < n_old; i++) {
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_id = old[i];
+    _cleanup_close_ int oldfd = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+    if (oldfd < 0) {
+      if (errno == ENOENT)
+        continue;
+      return bothy_error_errno(err, "cannot open the old device program %u of '%s'", old[i], dir);
+    }
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = (uint32_t)cgfd;
+    attr.attach_bpf_fd = (uint32_t)oldfd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    if (sys_bpf(BPF_PROG_DETACH, &attr) < 0 && errno != ENOENT)
+      return bothy_error_errno(err, "cannot detach the old device program %u of '%s'", old[i], dir);
+  }
+  return 0;
+}
+
 static int net_apply(const struct bothy_cgroup *cg, const struct bothy_resources *r,
                      bothy_error_t *err)
 {
@@ -1316,8 +1488,7 @@ static bool valid_unified_key(const char *k)
   return *k && !strchr(k, '/') && !streq(k, ".") && !streq(k, "..");
 }
 
-int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *r,
-                       bothy_error_t *err)
+static int do_apply(struct bothy_cgroup *cg, const struct bothy_resources *r, bothy_error_t *err)
 {
   struct bothy_cgroup_hierarchy *u = find_unified(cg);
 
@@ -1326,14 +1497,14 @@ int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *r,
     bool wanted;
     const char *v1, *v2, *what;
   } need[] = {
-    { want_memory(r), "memory", "memory", "memory limits" },
-    { want_cpu(r), "cpu", "cpu", "CPU limits" },
-    { want_cpuset(r), "cpuset", "cpuset", "CPU and memory node sets" },
-    { given(r->pids_limit), "pids", "pids", "a pids limit" },
-    { want_io(r), "blkio", "io", "block I/O limits" },
-    { r->n_hugepage_limits > 0, "hugetlb", "hugetlb", "hugepage limits" },
-    /* On pure v2 device rules are not the cgroup's business (see cgroup.h). */
-    { r->n_devices > 0 && cg->mode != BOTHY_CGROUP_V2, "devices", NULL, "device rules" },
+      {want_memory(r), "memory", "memory", "memory limits"},
+      {want_cpu(r), "cpu", "cpu", "CPU limits"},
+      {want_cpuset(r), "cpuset", "cpuset", "CPU and memory node sets"},
+      {given(r->pids_limit), "pids", "pids", "a pids limit"},
+      {want_io(r), "blkio", "io", "block I/O limits"},
+      {r->n_hugepage_limits > 0, "hugetlb", "hugetlb", "hugepage limits"},
+      /* Pure v2 needs no controller for them: a BPF program does it. */
+      {r->n_devices > 0 && cg->mode != BOTHY_CGROUP_V2, "devices", NULL, "device rules"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(need); i++)
     if (need[i].wanted && !find_v1(cg, need[i].v1) && !(need[i].v2 && find_v2(cg, need[i].v2)))
@@ -1351,9 +1522,8 @@ int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *r,
     json_t *v;
     json_object_foreach (r->unified, key, v) {
       if (!valid_unified_key(key))
-        return bothy_error_set(err, EINVAL,
-                               "invalid key '%s' in 'linux.resources.unified': not a file name",
-                               key);
+        return bothy_error_set(
+            err, EINVAL, "invalid key '%s' in 'linux.resources.unified': not a file name", key);
       if (!json_is_string(v))
         return bothy_error_set(err, EINVAL, "'linux.resources.unified.%s' must be a string", key);
     }
@@ -1390,7 +1560,10 @@ int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *r,
       return -1;
     if (!find_v1(cg, "blkio") && find_v2(cg, "io") && v2_io(u->dir, r, err) < 0)
       return -1;
-    if (!find_v1(cg, "hugetlb") && find_v2(cg, "hugetlb") && hugetlb_apply(u->dir, true, r, err) < 0)
+    if (!find_v1(cg, "hugetlb") && find_v2(cg, "hugetlb") &&
+        hugetlb_apply(u->dir, true, r, err) < 0)
+      return -1;
+    if (cg->mode == BOTHY_CGROUP_V2 && v2_devices(u->dir, r, err) < 0)
       return -1;
     /* Last, so that it wins over the fields above, as in runc. */
     if (r->unified) {
@@ -1419,7 +1592,7 @@ static int read_pids_in(const char *dir, bool recursive, pid_t **v, size_t *n, b
       break;
     if (pid > 0) {
       *v = xrealloc(*v, (*n + 1) * sizeof(pid_t));
-      (*v)[(*n)++] = (pid_t) pid;
+      (*v)[(*n)++] = (pid_t)pid;
     }
     p = end;
     while (*p == '\n' || *p == ' ')
@@ -1447,8 +1620,8 @@ static int read_pids_in(const char *dir, bool recursive, pid_t **v, size_t *n, b
   return 0;
 }
 
-int bothy_cgroup_pids(struct bothy_cgroup *cg, bool recursive, pid_t **ret, size_t *ret_n,
-                      bothy_error_t *err)
+static int do_pids(struct bothy_cgroup *cg, bool recursive, pid_t **ret, size_t *ret_n,
+                   bothy_error_t *err)
 {
   const struct bothy_cgroup_hierarchy *h = primary(cg);
   _cleanup_free_ pid_t *v = NULL;
@@ -1498,7 +1671,7 @@ static bool v2_events_frozen(const char *dir)
   return false;
 }
 
-int bothy_cgroup_freeze(struct bothy_cgroup *cg, bothy_error_t *err)
+static int do_freeze(struct bothy_cgroup *cg, bothy_error_t *err)
 {
   bool v2;
   const struct bothy_cgroup_hierarchy *h = freezer_of(cg, &v2);
@@ -1523,11 +1696,11 @@ int bothy_cgroup_freeze(struct bothy_cgroup *cg, bothy_error_t *err)
     }
     sleep_ms(1);
   }
-  (void) cg_write(h->dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "0" : "THAWED", NULL);
+  (void)cg_write(h->dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "0" : "THAWED", NULL);
   return bothy_error_set(err, ETIMEDOUT, "cannot freeze the cgroup '%s'", h->dir);
 }
 
-int bothy_cgroup_thaw(struct bothy_cgroup *cg, bothy_error_t *err)
+static int do_thaw(struct bothy_cgroup *cg, bothy_error_t *err)
 {
   bool v2;
   const struct bothy_cgroup_hierarchy *h = freezer_of(cg, &v2);
@@ -1536,7 +1709,7 @@ int bothy_cgroup_thaw(struct bothy_cgroup *cg, bothy_error_t *err)
   return cg_write(h->dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "0" : "THAWED", err);
 }
 
-int bothy_cgroup_is_frozen(struct bothy_cgroup *cg, bool *ret, bothy_error_t *err)
+static int do_is_frozen(struct bothy_cgroup *cg, bool *ret, bothy_error_t *err)
 {
   bool v2;
   const struct bothy_cgroup_hierarchy *h = freezer_of(cg, &v2);
@@ -1545,9 +1718,9 @@ int bothy_cgroup_is_frozen(struct bothy_cgroup *cg, bool *ret, bothy_error_t *er
     return 0;
   }
   _cleanup_free_ char *s = NULL;
-  int r = cg_read(h->dir, v2 ? "cgroup.freeze" : "freezer.state", &s, err);
+  int r =
+      cg_read_full(h->dir, v2 ? "cgroup.freeze" : "freezer.state", /* enoent_ok= */ true, &s, err);
   if (r == -ENOENT) {
-    bothy_error_free(err);
     *ret = false;
     return 0;
   }
@@ -1564,11 +1737,11 @@ static int signal_pids(const pid_t *pids, size_t n, int sig, bothy_error_t *err)
   int ret = 0;
   for (size_t i = 0; i < n; i++)
     if (kill(pids[i], sig) < 0 && errno != ESRCH && ret == 0)
-      ret = bothy_error_errno(err, "cannot send signal %d to process %d", sig, (int) pids[i]);
+      ret = bothy_error_errno(err, "cannot send signal %d to process %d", sig, (int)pids[i]);
   return ret;
 }
 
-int bothy_cgroup_kill(struct bothy_cgroup *cg, int sig, bothy_error_t *err)
+static int do_kill(struct bothy_cgroup *cg, int sig, bothy_error_t *err)
 {
   const struct bothy_cgroup_hierarchy *h = primary(cg);
   if (access(h->dir, F_OK) < 0 && errno == ENOENT)
@@ -1579,27 +1752,29 @@ int bothy_cgroup_kill(struct bothy_cgroup *cg, int sig, bothy_error_t *err)
 
   bool v2, was_frozen = false, froze = false;
   if (freezer_of(cg, &v2)) {
-    if (bothy_cgroup_is_frozen(cg, &was_frozen, NULL) < 0)
+    if (do_is_frozen(cg, &was_frozen, NULL) < 0)
       was_frozen = false;
     if (!was_frozen) {
       _cleanup_error_ bothy_error_t e = NULL;
-      froze = bothy_cgroup_freeze(cg, &e) >= 0;
+      froze = do_freeze(cg, &e) >= 0;
       if (!froze)
         log_debug("%s, signalling without freezing", e->msg);
     }
   }
   _cleanup_free_ pid_t *pids = NULL;
   size_t n = 0;
-  int r = bothy_cgroup_pids(cg, /* recursive= */ true, &pids, &n, err);
+  int r = do_pids(cg, /* recursive= */ true, &pids, &n, err);
   if (r == -ENOENT) {
     bothy_error_free(err);
     r = 0;
   }
   if (r >= 0)
     r = signal_pids(pids, n, sig, err);
-  if (froze) {
+  /* Thaw what we froze; and after SIGKILL thaw a paused cgroup too, since
+   * v1's frozen tasks cannot die until thawed (runc thaws in both cases). */
+  if (froze || (was_frozen && sig == SIGKILL)) {
     _cleanup_error_ bothy_error_t e = NULL;
-    int t = bothy_cgroup_thaw(cg, &e);
+    int t = do_thaw(cg, &e);
     if (t < 0 && r >= 0) {
       if (err) {
         bothy_error_free(err);
@@ -1617,7 +1792,7 @@ static void kill_dir(const char *dir)
   _cleanup_free_ pid_t *pids = NULL;
   size_t n = 0;
   if (read_pids_in(dir, true, &pids, &n, NULL) >= 0)
-    (void) signal_pids(pids, n, SIGKILL, NULL);
+    (void)signal_pids(pids, n, SIGKILL, NULL);
 }
 
 /* Removes dir and the cgroups below it, deepest first. On cgroupfs rmdir()
@@ -1661,11 +1836,11 @@ static int remove_cgroup_dir(const char *dir, bool cgroupfs, bothy_error_t *err)
   }
 }
 
-int bothy_cgroup_destroy(struct bothy_cgroup *cg, bothy_error_t *err)
+static int do_destroy(struct bothy_cgroup *cg, bothy_error_t *err)
 {
   {
     _cleanup_error_ bothy_error_t e = NULL;
-    if (bothy_cgroup_kill(cg, SIGKILL, &e) < 0)
+    if (do_kill(cg, SIGKILL, &e) < 0)
       log_debug("%s, removing the cgroup anyway", e->msg);
   }
   int ret = 0;
@@ -1700,7 +1875,7 @@ json_t *bothy_cgroup_to_json(const struct bothy_cgroup *cg)
   return json_pack("{s:s, s:o}", "mode", bothy_cgroup_mode_name(cg->mode), "hierarchies", arr);
 }
 
-int bothy_cgroup_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *err)
+static int do_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *err)
 {
   const char *ctx = "cgroup";
   const char *mode_s = NULL;
@@ -1709,8 +1884,9 @@ int bothy_cgroup_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *
     return bothy_error_set(err, EINVAL, "the saved cgroup must be an object");
   if (bothy_json_string(o, "mode", ctx, &mode_s, err) < 0 ||
       bothy_json_array(o, "hierarchies", ctx, &arr, err) < 0)
-    return bothy_error_ret(err) == -1 ? -EINVAL : bothy_error_ret(err);
-  enum bothy_cgroup_mode mode = mode_s ? bothy_cgroup_mode_from_name(mode_s) : _BOTHY_CGROUP_MODE_INVALID;
+    return -1;
+  enum bothy_cgroup_mode mode =
+      mode_s ? bothy_cgroup_mode_from_name(mode_s) : _BOTHY_CGROUP_MODE_INVALID;
   if (mode <= BOTHY_CGROUP_AUTO || !arr || json_array_size(arr) == 0)
     return bothy_error_set(err, EINVAL, "the saved cgroup has no valid mode or hierarchies");
 
@@ -1730,7 +1906,7 @@ int bothy_cgroup_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *
         bothy_json_strdup(e, "mountpoint", hctx, &h->mountpoint, err) < 0 ||
         bothy_json_strdup(e, "mount_root", hctx, &h->mount_root, err) < 0 ||
         bothy_json_strdup(e, "path", hctx, &h->path, err) < 0)
-      return -EINVAL;
+      return -1;
     if (!h->name || !h->mountpoint || !h->mount_root || !h->path || h->mountpoint[0] != '/' ||
         h->path[0] != '/')
       return bothy_error_set(err, EINVAL, "'%s' is incomplete", hctx);
@@ -1741,7 +1917,7 @@ int bothy_cgroup_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *
     if (!streq(clean, h->path))
       return bothy_error_set(err, EINVAL, "'%s.path' is not a clean path", hctx);
     if (hierarchy_set_dir(h, err) < 0)
-      return -EINVAL;
+      return -1;
   }
   *ret = TAKE_PTR(cg);
   return 0;
@@ -1774,4 +1950,74 @@ void bothy_cgroup_mounts_free(struct bothy_cgroup_mount *m, size_t n)
     free(m[i].host_path);
   }
   free(m);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+/* The entry points return what the error says (-code, or -1), whichever
+ * inner path failed, even when the caller passes no error. */
+#define RETURN_LIKE_ERROR(call)                                                                    \
+  do {                                                                                             \
+    _cleanup_error_ bothy_error_t local_ = NULL;                                                   \
+    if (!err)                                                                                      \
+      err = &local_;                                                                               \
+    int r_ = (call);                                                                               \
+    return r_ < 0 ? bothy_error_ret(err) : r_;                                                     \
+  } while (0)
+
+int bothy_cgroup_new(const struct bothy_cgroup_config *cfg, struct bothy_cgroup **ret,
+                     bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_new(cfg, ret, err));
+}
+
+int bothy_cgroup_create(struct bothy_cgroup *cg, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_create(cg, err));
+}
+
+int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_enter(cg, pid, err));
+}
+
+int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *r, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_apply(cg, r, err));
+}
+
+int bothy_cgroup_pids(struct bothy_cgroup *cg, bool recursive, pid_t **ret, size_t *ret_n,
+                      bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_pids(cg, recursive, ret, ret_n, err));
+}
+
+int bothy_cgroup_freeze(struct bothy_cgroup *cg, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_freeze(cg, err));
+}
+
+int bothy_cgroup_thaw(struct bothy_cgroup *cg, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_thaw(cg, err));
+}
+
+int bothy_cgroup_is_frozen(struct bothy_cgroup *cg, bool *ret, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_is_frozen(cg, ret, err));
+}
+
+int bothy_cgroup_kill(struct bothy_cgroup *cg, int sig, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_kill(cg, sig, err));
+}
+
+int bothy_cgroup_destroy(struct bothy_cgroup *cg, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_destroy(cg, err));
+}
+
+int bothy_cgroup_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_from_json(o, ret, err));
 }

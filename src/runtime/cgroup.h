@@ -31,11 +31,13 @@
  *     bothy_cgroup_systemd_path().
  *
  * Device rules: on v1 and hybrid they go to the devices controller
- * (devices.deny/devices.allow). On pure v2 the kernel only offers a
- * BPF_PROG_TYPE_CGROUP_DEVICE program, which this module does not load: on
- * pure v2 device rules are accepted and NOT enforced by the cgroup; access to
- * devices is then limited only by what the container's private /dev
- * contains (the mount namespace) and by capabilities (CAP_MKNOD).
+ * (devices.deny/devices.allow). On pure v2 there are no devices files: the
+ * rules become a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the
+ * container's cgroup (BPF_F_ALLOW_MULTI, so the parents' programs still
+ * apply), with v1's meaning: everything denied but what the rules allow, the
+ * last matching rule winning. A later apply attaches the new program before
+ * detaching the old one, so the cgroup is never left unfiltered. This needs
+ * CAP_BPF or CAP_SYS_ADMIN and a kernel with CONFIG_CGROUP_BPF (4.15+).
  *
  * Nothing here prints; errors come back through bothy_error_t. Functions
  * that write a cgroup file report the file and the value the kernel refused:
@@ -76,14 +78,14 @@ struct bothy_cgroup_config {
    * ("cpu,cpuacct", "memory"; "systemd" stands for name=systemd), except
    * "unified" in hybrid mode. */
   const char *mountinfo_file;
-  const char *path;             /* linux.cgroupsPath; may be NULL */
-  const char *id;               /* the container id, for an empty path */
-  bool systemd;                 /* --systemd-cgroup: path is "slice:prefix:name" */
+  const char *path; /* linux.cgroupsPath; may be NULL */
+  const char *id;   /* the container id, for an empty path */
+  bool systemd;     /* --systemd-cgroup: path is "slice:prefix:name" */
 };
 
 /* One hierarchy and the container's directory in it. All strings owned. */
 struct bothy_cgroup_hierarchy {
-  bool unified;        /* cgroup2 (the v2 mount, or hybrid's "unified") */
+  bool unified; /* cgroup2 (the v2 mount, or hybrid's "unified") */
   /* The directory under /sys/fs/cgroup it is mounted on, on the host and
    * inside the container: "cpu,cpuacct", "memory", "systemd", "unified";
    * "" for the single hierarchy of pure v2. */
@@ -95,10 +97,10 @@ struct bothy_cgroup_hierarchy {
    * cgroup2: the controllers its root offers (cgroup.controllers when the
    * object was made). NULL-terminated, never NULL. */
   char **controllers;
-  char *mountpoint;    /* host mount point: "/sys/fs/cgroup/memory" */
-  char *mount_root;    /* the mount's root within the hierarchy, usually "/" */
-  char *path;          /* the container's cgroup in the hierarchy: "/machine.slice/x.scope" */
-  char *dir;           /* the container's directory on the host */
+  char *mountpoint; /* host mount point: "/sys/fs/cgroup/memory" */
+  char *mount_root; /* the mount's root within the hierarchy, usually "/" */
+  char *path;       /* the container's cgroup in the hierarchy: "/machine.slice/x.scope" */
+  char *dir;        /* the container's directory on the host */
 };
 
 /* The container's cgroup. Read-only for callers. */
@@ -161,9 +163,8 @@ int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err);
  *       weight_device,leaf_weight_device} (blkio.bfq.* when only those
  *       exist), blkio.throttle.*; devices: "a" to devices.deny first, then
  *       each rule in order to devices.allow or devices.deny ("c 1:3 rwm",
- *       '*' for -1); no rules leaves the devices cgroup alone. The caller
- *       passes the complete list (spec rules plus the runtime's default
- *       devices). hugetlb.<size>.limit_in_bytes; net_cls.classid and
+ *       '*' for -1); no rules leaves the devices cgroup alone.
+ *       hugetlb.<size>.limit_in_bytes; net_cls.classid and
  *       net_prio.ifpriomap when mounted (silently skipped otherwise).
  *   v2: memory.swap.max (runc's conversion: mem+swap minus memory),
  *       memory.max, memory.low ("max" for -1; check_before_update compares
@@ -172,7 +173,8 @@ int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err);
  *       cpu.idle; real-time settings fail (EINVAL, as in runc); cpuset.*;
  *       pids.max; io.bfq.weight when it exists (else io.weight converted
  *       1 + (w-10)*9999/990), io.max "MAJ:MIN rbps=N" etc.;
- *       hugetlb.<size>.max (and .rsvd.max if present); swappiness, oom_control,
+ *       hugetlb.<size>.max (and .rsvd.max if present); device rules as a
+ *       BPF program (above; no rules: no program); swappiness, oom_control,
  *       kernel memory and net_cls/net_prio are ignored.
  *   hybrid: v1 for what v1 holds, v2 rules for controllers of the unified
  *       hierarchy (hugetlb).
@@ -180,8 +182,10 @@ int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err);
  *       verbatim into the cgroup2 directory; a key must be a plain file name
  *       (no '/', not "." or ".."; EINVAL otherwise, checked before anything
  *       is written).
- * A limit whose controller no hierarchy offers fails (ENOTSUP) before
- * anything is written. */
+ * Device rules are used as given: the caller passes the complete list (the
+ * spec's rules and the runtime's default devices, runc's AllowedDevices).
+ * A limit whose controller no hierarchy offers (device rules included, on v1
+ * and hybrid) fails with ENOTSUP before anything is written. */
 int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *res,
                        bothy_error_t *err);
 
@@ -195,7 +199,7 @@ int bothy_cgroup_pids(struct bothy_cgroup *cg, bool recursive, pid_t **ret, size
 /* Freezes the cgroup and waits until the kernel reports it frozen (v1
  * freezer.state reads FROZEN; v2 cgroup.events has "frozen 1"). On timeout
  * (a few seconds) it thaws again and fails with ETIMEDOUT. ENOTSUP when no
- * freezer exists (v1 without the freezer controller). */
+ * freezer exists (v1 without the freezer controller, v2 before Linux 5.2). */
 int bothy_cgroup_freeze(struct bothy_cgroup *cg, bothy_error_t *err);
 int bothy_cgroup_thaw(struct bothy_cgroup *cg, bothy_error_t *err);
 /* *ret: the cgroup has been frozen (v1 freezer.state FROZEN, v2
@@ -206,7 +210,8 @@ int bothy_cgroup_is_frozen(struct bothy_cgroup *cg, bool *ret, bothy_error_t *er
  * --all`, `delete --force`). SIGKILL on v2 uses cgroup.kill when the kernel
  * has it (5.14+). Otherwise the cgroup is frozen while the signals are sent
  * (so nothing forks past the list) and thawed again unless it was already
- * frozen. A missing cgroup has no processes: success. */
+ * frozen; after SIGKILL it is thawed in any case, since frozen v1 tasks
+ * cannot die. A missing cgroup has no processes: success. */
 int bothy_cgroup_kill(struct bothy_cgroup *cg, int sig, bothy_error_t *err);
 
 /* Kills what is left (SIGKILL) and removes the container's directory, and
@@ -225,7 +230,8 @@ const char *bothy_cgroup_dir(const struct bothy_cgroup *cg, const char *controll
  * "options": "memory", "controllers": ["memory"], "mountpoint": ...,
  * "mount_root": "/", "path": "/x"}, ...]}. The caller owns the result. */
 json_t *bothy_cgroup_to_json(const struct bothy_cgroup *cg);
-/* Restores what bothy_cgroup_to_json wrote; EINVAL on a malformed document. */
+/* Restores what bothy_cgroup_to_json wrote; fails (negative, message naming
+ * the field) on a malformed document. */
 int bothy_cgroup_from_json(json_t *o, struct bothy_cgroup **ret, bothy_error_t *err);
 
 /* For mounting cgroupfs inside the container (runtime/mounts.h): one entry

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -99,8 +101,8 @@ static enum bothy_status current_status(struct loaded *l)
 {
   enum bothy_status s = bothy_state_status(l->dirfd, l->st);
   bool frozen = false;
-  if (s == BOTHY_STATUS_RUNNING && l->cg && bothy_cgroup_is_frozen(l->cg, &frozen, NULL) == 0 &&
-      frozen)
+  if ((s == BOTHY_STATUS_RUNNING || s == BOTHY_STATUS_CREATED) && l->cg &&
+      bothy_cgroup_is_frozen(l->cg, &frozen, NULL) == 0 && frozen)
     s = BOTHY_STATUS_PAUSED;
   return s;
 }
@@ -349,6 +351,7 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
                      bool for_run, const sigset_t *child_mask, struct creating *c,
                      bothy_error_t *err)
 {
+  _cleanup_free_ char *spec_json = NULL;
   memset(c, 0, sizeof(*c));
   c->rt = rt;
   c->opts = o;
@@ -411,11 +414,14 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
     return -1;
   }
   /* From here on, a failure must remove what was created. */
-  if (mkfifoat(c->dirfd, "exec.fifo", 0622) < 0) {
+  /* 0622 whatever the umask: the init process may run as another uid (a
+   * user namespace) and opens it for writing through the state dir fd. */
+  if (mkfifoat(c->dirfd, "exec.fifo", 0622) < 0 ||
+      fchmodat(c->dirfd, "exec.fifo", 0622, 0) < 0) {
     bothy_error_errno(err, "cannot create exec.fifo");
     goto fail;
   }
-  _cleanup_free_ char *spec_json = bothy_json_dump(s->json, false);
+  spec_json = bothy_json_dump(s->json, false);
   if (bothy_write_file_atomic(c->dirfd, "config.json", spec_json, strlen(spec_json), 0600, err) <
       0)
     goto fail;
@@ -443,6 +449,7 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   c->lx.process = &s->process;
   c->lx.id = o->id;
   c->lx.rootfs = c->st.rootfs;
+  c->lx.bundle = c->st.bundle;
   c->lx.state_dirfd = c->dirfd;
   c->lx.preserve_fds = o->preserve_fds;
   c->lx.no_pivot = o->no_pivot;
@@ -490,18 +497,18 @@ int bothy_container_create(const struct bothy_runtime *rt, const struct bothy_cr
 
 /* ---- start -------------------------------------------------------------- */
 
-static int run_poststart(const struct bothy_spec *spec, const struct bothy_state *st)
+/* As runc: a failing poststart hook fails start (or run); the caller then
+ * tears the container down. */
+static int run_poststart(const struct bothy_spec *spec, const struct bothy_state *st,
+                         bothy_error_t *err)
 {
   if (!spec->n_hooks[BOTHY_HOOK_POSTSTART])
     return 0;
-  bothy_error_t e = NULL;
   _cleanup_free_ char *sj = state_json_string(st, BOTHY_STATUS_RUNNING);
-  if (bothy_hooks_run(spec, BOTHY_HOOK_POSTSTART, sj, &e) < 0) {
-    log_warning("%s", e->msg);
-    bothy_error_free(&e);
-  }
-  return 0;
+  return bothy_hooks_run(spec, BOTHY_HOOK_POSTSTART, sj, err);
 }
+
+static int destroy(struct loaded *l, const char *id, bothy_error_t *err);
 
 /* Opens exec.fifo, lets the init process through and removes the fifo. */
 static int release_init(int dirfd, const struct bothy_state *st, bothy_error_t *err)
@@ -532,6 +539,10 @@ static int release_init(int dirfd, const struct bothy_state *st, bothy_error_t *
 int bothy_container_start(const struct bothy_runtime *rt, const char *id, bothy_error_t *err)
 {
   struct loaded l;
+  _cleanup_spec_ struct bothy_spec *spec = NULL;
+  json_t *json = NULL;
+  _cleanup_free_ char *data = NULL;
+  size_t len;
   int r = load(rt, id, &l, err);
   if (r < 0)
     goto out;
@@ -546,17 +557,17 @@ int bothy_container_start(const struct bothy_runtime *rt, const char *id, bothy_
                         bothy_status_name(l.status));
     goto out;
   }
-  _cleanup_spec_ struct bothy_spec *spec = NULL;
-  json_t *json = NULL;
-  _cleanup_free_ char *data = NULL;
-  size_t len;
   if ((r = bothy_read_file(l.dirfd, "config.json", &data, &len, err)) < 0 ||
       (r = bothy_json_load_data(data, len, "config.json", &json, err)) < 0 ||
       (r = bothy_spec_from_json(json, &spec, err)) < 0)
     goto out;
   if ((r = release_init(l.dirfd, l.st, err)) < 0)
     goto out;
-  run_poststart(spec, l.st);
+  if ((r = run_poststart(spec, l.st, err)) < 0) {
+    kill(l.st->pid, SIGKILL);
+    wait_dead(l.st->pid, l.st->start_time, 5000);
+    destroy(&l, id, NULL);
+  }
 out:
   loaded_done(&l);
   return r < 0 ? -1 : 0;
@@ -774,7 +785,14 @@ int bothy_container_run(const struct bothy_runtime *rt, const struct bothy_creat
     creating_cleanup(&c, true);
     return -1;
   }
-  run_poststart(c.spec, &c.st);
+  if (run_poststart(c.spec, &c.st, err) < 0) {
+    kill(c.pid, SIGKILL);
+    bothy_waitpid(c.pid, 0);
+    safe_close(master);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    creating_cleanup(&c, true);
+    return -1;
+  }
   if (o->detach) {
     safe_close(master);
     creating_cleanup(&c, false);
@@ -835,8 +853,15 @@ int bothy_container_list(const struct bothy_runtime *rt, json_t **ret, bothy_err
   for (size_t i = 0; ids && ids[i]; i++) {
     struct loaded l;
     bothy_error_t e = NULL;
-    if (load(rt, ids[i], &l, &e) == 0)
-      json_array_append_new(arr, bothy_state_to_json(l.st, l.status));
+    if (load(rt, ids[i], &l, &e) == 0) {
+      json_t *o = bothy_state_to_json(l.st, l.status);
+      /* runc's list shows the owner of the state directory by name. */
+      struct stat st;
+      struct passwd *pw = fstat(l.dirfd, &st) == 0 ? getpwuid(st.st_uid) : NULL;
+      if (pw)
+        json_object_set_new(o, "owner", json_string(pw->pw_name));
+      json_array_append_new(arr, o);
+    }
     bothy_error_free(&e);
     loaded_done(&l);
   }

@@ -326,7 +326,6 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
       .cgroups = ctx->cgroups,
       .n_cgroups = ctx->n_cgroups,
       .rootfd = -1,
-      .devnull_fd = -1,
     };
     if (bothy_rootfs_prepare(&rc, &err) < 0)
       child_fail(sync_fd, &err);
@@ -341,7 +340,8 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
     if (s->n_hooks[BOTHY_HOOK_CREATE_CONTAINER]) {
       _cleanup_json_ json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0",
                                             "id", ctx->id, "status", "creating", "pid",
-                                            (int) getpid(), "bundle", "");
+                                            (int) getpid(), "bundle",
+                                            ctx->bundle ? ctx->bundle : "");
       _cleanup_free_ char *sj = bothy_json_dump(st, false);
       if (bothy_hooks_run(s, BOTHY_HOOK_CREATE_CONTAINER, sj, &err) < 0)
         child_fail(sync_fd, &err);
@@ -399,7 +399,8 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
     if (s->n_hooks[BOTHY_HOOK_START_CONTAINER]) {
       _cleanup_json_ json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0",
                                             "id", ctx->id, "status", "created", "pid",
-                                            (int) getpid(), "bundle", "");
+                                            (int) getpid(), "bundle",
+                                            ctx->bundle ? ctx->bundle : "");
       _cleanup_free_ char *sj = bothy_json_dump(st, false);
       if (bothy_hooks_run(s, BOTHY_HOOK_START_CONTAINER, sj, &err) < 0)
         child_fail(-1, &err);

@@ -23,6 +23,7 @@ struct bothy_linux_ctx {
   const struct bothy_process *process; /* what to execute */
   const char *id;
   const char *rootfs;           /* absolute; create only */
+  const char *bundle;           /* for the state given to in-container hooks */
   int state_dirfd;              /* exec.fifo is here; -1: start at once (exec) */
   int console_socket;           /* connected unix socket for the pty master, or -1 */
   int preserve_fds;             /* fds 3 .. 3+n-1 pass into the container */

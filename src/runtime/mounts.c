@@ -65,12 +65,6 @@ static int mount_setattr_ro_recursive(const char *target, const char *what, both
   return 0;
 }
 
-static bool source_is_dir(const char *source)
-{
-  struct stat st;
-  return source && stat(source, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* Opens (creating if needed) the mount point for m inside the rootfs. */
 static int open_mountpoint(struct bothy_rootfs_ctx *ctx, const char *dest, bool dir,
                            bothy_error_t *err)
@@ -80,6 +74,21 @@ static int open_mountpoint(struct bothy_rootfs_ctx *ctx, const char *dest, bool 
   if (fd < 0)
     return bothy_error_prefix(err, "mount point '%s'", dest);
   return fd;
+}
+
+/* After mounting on /proc/self/fd/N, fd N still names the covered
+ * directory: a remount or propagation change must go through a new fd that
+ * names the root of the new mount. */
+static int reopen(struct bothy_rootfs_ctx *ctx, const char *dest, int *fd, char *target,
+                  size_t target_len, bothy_error_t *err)
+{
+  int nfd = bothy_open_in_root(ctx->rootfd, dest, O_PATH, 0);
+  if (nfd < 0)
+    return bothy_error_set(err, -nfd, "cannot open '%s'", dest);
+  safe_close(*fd);
+  *fd = nfd;
+  snprintf(target, target_len, "/proc/self/fd/%d", nfd);
+  return 0;
 }
 
 static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount *m,
@@ -99,7 +108,11 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
       return 0;
     if (mount(ctx->cgroups[0].host_path, target, NULL, MS_BIND | MS_REC, NULL) < 0)
       return bothy_error_errno(err, "cannot bind the cgroup '%s'", ctx->cgroups[0].host_path);
-    return ro ? bind_remount(target, flags, m->destination, err) : 0;
+    if (!ro)
+      return 0;
+    if (reopen(ctx, m->destination, &fd, target, sizeof(target), err) < 0)
+      return -1;
+    return bind_remount(target, flags, m->destination, err);
   }
 
   /* v1 and hybrid: a tmpfs with one directory per hierarchy. */
@@ -128,7 +141,8 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
        * the container's own cgroup from the host. */
       if (mount(c->host_path, target, NULL, MS_BIND | MS_REC, NULL) < 0)
         return bothy_error_errno(err, "cannot bind the cgroup '%s'", c->host_path);
-      if (flags && bind_remount(target, flags, dest, err) < 0)
+      if (flags && (reopen(ctx, dest, &fd, target, sizeof(target), err) < 0 ||
+                    bind_remount(target, flags, dest, err) < 0))
         return -1;
     }
     /* Co-mounted controllers are also reachable by each name (cpu -> cpu,cpuacct). */
@@ -176,6 +190,9 @@ static int mount_one(struct bothy_rootfs_ctx *ctx, const struct bothy_mount *m, 
     if (mount(m->source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
       return bothy_error_errno(err, "cannot bind '%s' on '%s'", m->source, m->destination);
     unsigned long extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+    if (extra || m->clear_flags || m->recursive_ro)
+      if (reopen(ctx, m->destination, &fd, target, sizeof(target), err) < 0)
+        return -1;
     if ((extra || m->clear_flags) && bind_remount(target, extra, m->destination, err) < 0)
       return -1;
     if (m->recursive_ro && mount_setattr_ro_recursive(target, m->destination, err) < 0)
@@ -197,13 +214,15 @@ static int mount_one(struct bothy_rootfs_ctx *ctx, const struct bothy_mount *m, 
       if ((e == EPERM || e == EBUSY) && fallback && bothy_path_exists(fallback)) {
         if (mount(fallback, target, NULL, MS_BIND | MS_REC, NULL) < 0)
           return bothy_error_errno(err, "cannot bind '%s' on '%s'", fallback, m->destination);
-        if (flags && bind_remount(target, flags, m->destination, err) < 0)
+        if (flags && (reopen(ctx, m->destination, &fd, target, sizeof(target), err) < 0 ||
+                      bind_remount(target, flags, m->destination, err) < 0))
           return -1;
       } else {
         return bothy_error_set(err, e, "cannot mount %s on '%s'", m->type, m->destination);
       }
     }
-    if (m->recursive_ro && mount_setattr_ro_recursive(target, m->destination, err) < 0)
+    if (m->recursive_ro && (reopen(ctx, m->destination, &fd, target, sizeof(target), err) < 0 ||
+                            mount_setattr_ro_recursive(target, m->destination, err) < 0))
       return -1;
   }
   if (m->propagation) {
@@ -323,7 +342,6 @@ int bothy_rootfs_prepare(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
   ctx->rootfd = open(ctx->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (ctx->rootfd < 0)
     return bothy_error_errno(err, "cannot open the rootfs '%s'", ctx->rootfs);
-  ctx->devnull_fd = open("/dev/null", O_PATH | O_CLOEXEC);
 
   bool dev_bound = false;
   for (size_t i = 0; i < s->n_mounts; i++) {
@@ -375,12 +393,9 @@ static int mask_path(struct bothy_rootfs_ctx *ctx, const char *path, bothy_error
       return bothy_error_errno(err, "cannot mask '%s'", path);
     return 0;
   }
-  char src[64];
-  if (ctx->devnull_fd >= 0)
-    FDPATH(src, ctx->devnull_fd);
-  else
-    snprintf(src, sizeof(src), "/dev/null");
-  if (mount(src, path, NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+  /* The container's own /dev/null: a host fd would name a mount outside
+   * this namespace once the old root is detached, which bind refuses. */
+  if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
     return bothy_error_errno(err, "cannot mask '%s'", path);
   return 0;
 }
@@ -398,6 +413,13 @@ static int readonly_path(const char *path, bothy_error_t *err)
 int bothy_rootfs_finalize(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
 {
   const struct bothy_spec *s = ctx->spec;
+  /* Detaching the old root made every mount a slave: set the propagation
+   * each mount asked for again, now that we are inside the rootfs. */
+  for (size_t i = 0; i < s->n_mounts; i++) {
+    const struct bothy_mount *m = &s->mounts[i];
+    if (m->propagation && mount(NULL, m->destination, NULL, m->propagation, NULL) < 0)
+      return bothy_error_errno(err, "cannot set the propagation of '%s'", m->destination);
+  }
   for (size_t i = 0; s->readonly_paths && s->readonly_paths[i]; i++)
     if (readonly_path(s->readonly_paths[i], err) < 0)
       return -1;
@@ -409,7 +431,6 @@ int bothy_rootfs_finalize(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
     return -1;
   if (s->rootfs_propagation & MS_SHARED && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
     return bothy_error_errno(err, "cannot make '/' shared");
-  ctx->devnull_fd = safe_close(ctx->devnull_fd);
   ctx->rootfd = safe_close(ctx->rootfd);
   return 0;
 }

@@ -25,7 +25,6 @@ struct bothy_rootfs_ctx {
   const struct bothy_cgroup_mount *cgroups;
   size_t n_cgroups;
   int rootfd;              /* set by bothy_rootfs_prepare */
-  int devnull_fd;          /* O_PATH of the host's /dev/null, for masking */
 };
 
 /* Makes the mount tree private/slave, binds the rootfs on itself, performs

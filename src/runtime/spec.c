@@ -753,6 +753,41 @@ static void seccomp_free(struct bothy_seccomp *sc)
   free(sc);
 }
 
+/* Only namespaced sysctls, and only with their namespace (runc's rules):
+ * setting one that is not would change the host. */
+static int check_sysctl(const struct bothy_spec *s, const char *key, bothy_error_t *err)
+{
+  static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
+                                     "kernel.sem",    "kernel.shmall", "kernel.shmmax",
+                                     "kernel.shmmni", "kernel.shm_rmid_forced" };
+  for (size_t i = 0; i < ARRAY_SIZE(ipc); i++)
+    if (streq(key, ipc[i])) {
+      if (!s->namespaces[BOTHY_NS_IPC].enabled)
+        return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's IPC namespace",
+                               key);
+      return 0;
+    }
+  if (strncmp(key, "fs.mqueue.", 10) == 0) {
+    if (!s->namespaces[BOTHY_NS_IPC].enabled)
+      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's IPC namespace",
+                             key);
+    return 0;
+  }
+  if (strncmp(key, "net.", 4) == 0) {
+    if (!s->namespaces[BOTHY_NS_NETWORK].enabled)
+      return bothy_error_set(err, 0,
+                             "sysctl '%s' is not allowed in the host's network namespace", key);
+    return 0;
+  }
+  if (streq(key, "kernel.hostname") || streq(key, "kernel.domainname")) {
+    if (!s->namespaces[BOTHY_NS_UTS].enabled)
+      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's UTS namespace",
+                             key);
+    return 0;
+  }
+  return bothy_error_set(err, 0, "sysctl '%s' is not in a separate kernel namespace", key);
+}
+
 static int parse_linux(struct bothy_spec *s, json_t *lx, bothy_error_t *err)
 {
   const char *c = "linux";
@@ -849,6 +884,9 @@ static int parse_linux(struct bothy_spec *s, json_t *lx, bothy_error_t *err)
       s->n_sysctl++;
     }
   }
+  for (size_t i = 0; i < s->n_sysctl; i++)
+    if (check_sysctl(s, s->sysctl[i].key, err) < 0)
+      return -1;
   if (seccomp && parse_seccomp(seccomp, &s->seccomp, err) < 0)
     return -1;
   if (prop && *prop) {

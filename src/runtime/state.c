@@ -61,7 +61,7 @@ int bothy_state_dir_create(int rootfd, const char *id, bothy_error_t *err)
 {
   if (mkdirat(rootfd, id, 0711) < 0) {
     if (errno == EEXIST)
-      return bothy_error_set(err, EEXIST, "container with id exists: %s", id) ;
+      return bothy_error_set(err, 0, "container with id '%s' already exists", id);
     return bothy_error_errno(err, "cannot create the state directory of '%s'", id);
   }
   int fd = openat(rootfd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -154,7 +154,7 @@ static void test_cmd_timeout_and_stdin(void **state)
   int st = 0;
   assert_int_equal(bothy_cmd_run(&cmd, &st, NULL), 0);
   assert_int_equal(bothy_exit_code(st), 7);
-  char *const sleeper[] = { (char *) "sh", (char *) "-c", (char *) "sleep 30", NULL };
+  char *const sleeper[] = { (char *) "sh", (char *) "-c", (char *) "exec sleep 30", NULL };
   struct bothy_cmd slow = { .path = "/bin/sh", .argv = sleeper, .timeout_sec = 1,
                             .stdout_fd = -1, .stderr_fd = -1 };
   bothy_error_t err = NULL;

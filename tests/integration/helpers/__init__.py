@@ -1,0 +1,1 @@
+"""Helpers for bothy's black-box integration tests (runtime, peers)."""
