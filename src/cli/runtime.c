@@ -309,14 +309,37 @@ static int cmd_list(int argc, char **argv)
     fputs(s, stdout);
     return 0;
   }
-  printf("%-12s%-12s%-12s%-12s%-12s%s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
+  /* runc's tabwriter: each column as wide as its widest cell plus 3, at
+   * least 12. */
+  static const char *const cols[] = { "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER" };
+  size_t ncols = ARRAY_SIZE(cols), nrows = json_array_size(arr) + 1;
+  _cleanup_free_ char **cells = xcalloc(ncols * nrows, sizeof(char *));
+  size_t width[ARRAY_SIZE(cols)] = { 0 };
+  for (size_t k = 0; k < ncols; k++)
+    cells[k] = xstrdup(cols[k]);
   json_array_foreach (arr, i, c) {
-    printf("%-12s%-12lld%-12s%-12s%-12s%s\n", json_string_value(json_object_get(c, "id")),
-           (long long) json_integer_value(json_object_get(c, "pid")),
-           json_string_value(json_object_get(c, "status")),
-           json_string_value(json_object_get(c, "bundle")),
-           json_string_value(json_object_get(c, "created")),
-           json_string_value(json_object_get(c, "owner")));
+    char **row = cells + (i + 1) * ncols;
+    row[0] = xstrdup(json_string_value(json_object_get(c, "id")));
+    row[1] = xasprintf("%lld", (long long) json_integer_value(json_object_get(c, "pid")));
+    row[2] = xstrdup(json_string_value(json_object_get(c, "status")));
+    row[3] = xstrdup(json_string_value(json_object_get(c, "bundle")));
+    row[4] = xstrdup(json_string_value(json_object_get(c, "created")));
+    row[5] = xstrdup(json_string_value(json_object_get(c, "owner")));
+  }
+  for (size_t r = 0; r < nrows; r++)
+    for (size_t k = 0; k < ncols; k++) {
+      size_t w = strlen(cells[r * ncols + k] ? cells[r * ncols + k] : "") + 3;
+      width[k] = w > width[k] ? w : width[k];
+    }
+  for (size_t r = 0; r < nrows; r++) {
+    for (size_t k = 0; k < ncols; k++) {
+      const char *cell = cells[r * ncols + k] ? cells[r * ncols + k] : "";
+      if (k + 1 == ncols)
+        printf("%s\n", cell);
+      else
+        printf("%-*s", (int) (width[k] < 12 ? 12 : width[k]), cell);
+      free(cells[r * ncols + k]);
+    }
   }
   return 0;
 }

@@ -160,11 +160,13 @@ int bothy_caps_parse(const struct bothy_caps_spec *spec, struct bothy_capset *re
     return bothy_error_set(err, 0,
                            "process.capabilities.effective: '%s' is not in the permitted set",
                            first_name(extra, buf, sizeof(buf)));
-  /* PR_CAP_AMBIENT_RAISE needs the capability both permitted and inheritable. */
+  /* PR_CAP_AMBIENT_RAISE needs the capability both permitted and inheritable.
+   * runc's own default spec asks for such ambient caps, so this is only worth
+   * a debug message (runc is silent too). */
   uint64_t lone = c.ambient & ~(c.permitted & c.inheritable);
   for (unsigned v = 0; v < MAX_CAPS; v++)
     if (lone & (UINT64_C(1) << v))
-      log_warning("ambient capability '%s' is not both permitted and inheritable, ignoring",
+      log_debug("ambient capability '%s' is not both permitted and inheritable, ignoring",
                   first_name(UINT64_C(1) << v, buf, sizeof(buf)));
   c.ambient &= ~lone;
   *ret = c;

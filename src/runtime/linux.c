@@ -406,6 +406,8 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
         child_fail(-1, &err);
     }
   } else {
+    /* exec --detach: the runtime exits right after this. */
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     if (sync_send(sync_fd, SYNC_READY, 0, NULL) < 0)
       _exit(1);
   }
