@@ -16,15 +16,15 @@ add_counts() { # $1 passed $2 failed
   failed=$((failed + $2))
 }
 
-run_unit() { # $1 build dir
+run_unit() { # $1 build dir; counts the cmocka subtests, not the executables
   echo "== unit tests ($1)"
   meson test -C "$1" --print-errorlogs >"$log" 2>&1
   rc=$?
   cat "$log"
-  ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+  ok=$(sed -n 's/.* \([0-9][0-9]*\) subtests passed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
   ko=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
   to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-  add_counts "${ok:-0}" $(( ${ko:-0} + ${to:-0} ))
+  add_counts "$ok" $(( ${ko:-0} + ${to:-0} ))
   if [ $rc -ne 0 ] && [ "${ko:-0}" = 0 ] && [ "${to:-0}" = 0 ]; then add_counts 0 1; fi
 }
 

@@ -510,26 +510,35 @@ static int run_poststart(const struct bothy_spec *spec, const struct bothy_state
 
 static int destroy(struct loaded *l, const char *id, bothy_error_t *err);
 
-/* Opens exec.fifo, lets the init process through and removes the fifo. */
+/* Opens exec.fifo, lets the init process through, waits until it has
+ * called execve (its end of the fifo is close-on-exec) and removes the fifo. */
 static int release_init(int dirfd, const struct bothy_state *st, bothy_error_t *err)
 {
   _cleanup_close_ int fifo = openat(dirfd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fifo < 0)
     return bothy_error_errno(err, "cannot open exec.fifo");
+  bool released = false;
   for (;;) {
     struct pollfd p = { .fd = fifo, .events = POLLIN };
     int r = poll(&p, 1, 50);
-    if (r > 0 && (p.revents & POLLIN)) {
+    if (r > 0 && (p.revents & (POLLIN | POLLHUP))) {
       char c;
       ssize_t n = read(fifo, &c, 1);
-      if (n == 1)
-        break;
+      if (n == 1) {
+        released = true;
+        continue;
+      }
+      if (n == 0 && released)
+        break; /* execve closed the other end */
       if (n < 0 && errno != EAGAIN && errno != EINTR)
         return bothy_error_errno(err, "cannot read exec.fifo");
     }
     unsigned long long t = bothy_proc_start_time(st->pid);
-    if (t == 0 || t != st->start_time)
+    if (t == 0 || t != st->start_time) {
+      if (released)
+        break; /* it started and already exited */
       return bothy_error_set(err, 0, "the container's init process exited before start");
+    }
   }
   if (unlinkat(dirfd, "exec.fifo", 0) < 0 && errno != ENOENT)
     return bothy_error_errno(err, "cannot remove exec.fifo");

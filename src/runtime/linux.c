@@ -394,7 +394,9 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
     }
     if (bothy_write_all(fifo, "0", 1) < 0)
       _exit(1);
-    close(fifo);
+    /* The fifo stays open until execve closes it (O_CLOEXEC): `start` waits
+     * for that EOF, so poststart hooks run after the process started. */
+    (void) fifo;
     ctx->state_dirfd = safe_close(ctx->state_dirfd);
     if (s->n_hooks[BOTHY_HOOK_START_CONTAINER]) {
       _cleanup_json_ json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0",

@@ -1,0 +1,33 @@
+#!/bin/sh
+# A short libFuzzer pass over every harness (make check runs it). Each harness
+# starts from its seed corpus in tests/fuzz/corpus/NAME and runs for
+# FUZZ_SECONDS (default 20). A crash fails the run and leaves the input in
+# build-fuzz/; turn it into a regression test (a seed file) once fixed.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+secs=${FUZZ_SECONDS:-20}
+if ! command -v clang >/dev/null 2>&1; then
+  echo "fuzz: clang is missing (make deps installs it)" >&2
+  exit 1
+fi
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug >/dev/null
+fi
+ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_process >/dev/null
+rc=0
+for h in spec process; do
+  out=build-fuzz/fuzz-$h
+  rm -rf "$out" && mkdir -p "$out"
+  # A copy of the seeds: libFuzzer writes new inputs into its first corpus dir.
+  cp tests/fuzz/corpus/$h/* "$out/"
+  if build-fuzz/tests/fuzz/fuzz_$h -max_total_time="$secs" -rss_limit_mb=1024 \
+       -artifact_prefix=build-fuzz/crash-$h- "$out" >build-fuzz/fuzz-$h.log 2>&1; then
+    echo "fuzz ok $h ($(grep -c . build-fuzz/fuzz-$h.log) log lines)"
+  else
+    echo "fuzz FAILED $h"
+    tail -30 build-fuzz/fuzz-$h.log
+    rc=1
+  fi
+done
+exit $rc
