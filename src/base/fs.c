@@ -47,8 +47,8 @@ ssize_t bothy_read_all(int fd, void *buf, size_t len)
   return (ssize_t) got;
 }
 
-int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
-                            mode_t mode, bothy_error_t *err)
+static int write_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                         bool durable, bothy_error_t *err)
 {
   _cleanup_free_ char *tmp = xasprintf(".%s.tmp.%d", name, (int) getpid());
   _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -57,7 +57,7 @@ int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_
   int r = bothy_write_all(fd, data, len);
   if (r == 0 && fchmod(fd, mode) < 0)
     r = -errno;
-  if (r == 0 && fsync(fd) < 0)
+  if (r == 0 && durable && fsync(fd) < 0)
     r = -errno;
   if (r < 0) {
     unlinkat(dirfd, tmp, 0);
@@ -69,8 +69,21 @@ int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_
     return bothy_error_set(err, e, "cannot rename '%s' to '%s'", tmp, name);
   }
   /* Make the rename itself durable. */
-  (void) fsync(dirfd);
+  if (durable)
+    (void) fsync(dirfd);
   return 0;
+}
+
+int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
+                            mode_t mode, bothy_error_t *err)
+{
+  return write_replace(dirfd, name, data, len, mode, true, err);
+}
+
+int bothy_write_file_replace(int dirfd, const char *name, const void *data, size_t len,
+                             mode_t mode, bothy_error_t *err)
+{
+  return write_replace(dirfd, name, data, len, mode, false, err);
 }
 
 int bothy_write_file(int dirfd, const char *path, const char *data, size_t len,

@@ -14,6 +14,13 @@
 int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
                             mode_t mode, bothy_error_t *err);
 
+/* The same, without the fsyncs: atomic (never a partial file) but not
+ * durable. For state that does not outlive a reboot anyway (the runtime's
+ * state under /run), where an fsync per container costs more than the
+ * container's start. */
+int bothy_write_file_replace(int dirfd, const char *name, const void *data, size_t len,
+                             mode_t mode, bothy_error_t *err);
+
 /* Writes data to an existing file (cgroupfs, procfs): open O_WRONLY|O_TRUNC,
  * one write(). The error names path. */
 int bothy_write_file(int dirfd, const char *path, const char *data, size_t len,

@@ -157,7 +157,7 @@ static int write_pid_file(const char *path, pid_t pid, bothy_error_t *err)
     return bothy_error_errno(err, "cannot open the directory of the pid file '%s'", path);
   char buf[32];
   int n = snprintf(buf, sizeof(buf), "%d", (int) pid);
-  if (bothy_write_file_atomic(dfd, name, buf, (size_t) n, 0644, err) < 0)
+  if (bothy_write_file_replace(dfd, name, buf, (size_t) n, 0644, err) < 0)
     return bothy_error_prefix(err, "pid file '%s'", path);
   return 0;
 }
@@ -307,7 +307,11 @@ static int on_created(void *data, pid_t pid, bothy_error_t *err)
   c->st.pid = pid;
   c->st.start_time = bothy_proc_start_time(pid);
   /* Saved now so that hooks can ask `state` about the container. */
-  return bothy_state_save(c->dirfd, &c->st, err);
+  const struct bothy_spec *s = c->spec;
+  if (s->n_hooks[BOTHY_HOOK_PRESTART] || s->n_hooks[BOTHY_HOOK_CREATE_RUNTIME] ||
+      s->n_hooks[BOTHY_HOOK_CREATE_CONTAINER])
+    return bothy_state_save(c->dirfd, &c->st, err);
+  return 0;
 }
 
 static int on_create_runtime(void *data, pid_t pid, bothy_error_t *err)
@@ -422,8 +426,8 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
     goto fail;
   }
   spec_json = bothy_json_dump(s->json, false);
-  if (bothy_write_file_atomic(c->dirfd, "config.json", spec_json, strlen(spec_json), 0600, err) <
-      0)
+  if (bothy_write_file_replace(c->dirfd, "config.json", spec_json, strlen(spec_json), 0600,
+                               err) < 0)
     goto fail;
 
   struct bothy_cgroup_config cc = cgroup_config(rt, s, o->id);

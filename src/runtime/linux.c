@@ -36,6 +36,7 @@
 
 enum sync_type {
   SYNC_GO = 1,
+  SYNC_CGROUP,     /* parent -> child: you are in your cgroup */
   SYNC_HOOKS,      /* child -> parent: run prestart/createRuntime now */
   SYNC_HOOKS_DONE, /* parent -> child */
   SYNC_READY,      /* child -> parent: set up, waiting on exec.fifo or about to exec */
@@ -287,6 +288,27 @@ static int change_user(struct bothy_linux_ctx *ctx, bothy_error_t *err)
   return 0;
 }
 
+struct enter_cgroup_data {
+  struct bothy_linux_ctx *ctx;
+  int sync_fd;
+};
+
+/* The runtime moves us into our cgroup while we set up the rootfs (a
+ * migration costs a few ms of RCU grace period on cgroup v1): wait for it
+ * where it starts to matter, then create the cgroup namespace, whose root is
+ * the cgroup we are in. */
+static int enter_cgroup(void *data, bothy_error_t *err)
+{
+  struct enter_cgroup_data *d = data;
+  const struct bothy_spec *s = d->ctx->spec;
+  if (sync_expect(d->sync_fd, SYNC_CGROUP, NULL, "joining the cgroup", err) < 0)
+    return -1;
+  if (d->ctx->init && s->namespaces[BOTHY_NS_CGROUP].enabled &&
+      !s->namespaces[BOTHY_NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
+    return bothy_error_errno(err, "cannot create the cgroup namespace");
+  return 0;
+}
+
 _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
 {
   bothy_error_t err = NULL;
@@ -309,11 +331,9 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
       child_fail(sync_fd, &err);
     }
   }
-  if (ctx->init && s->namespaces[BOTHY_NS_CGROUP].enabled && !s->namespaces[BOTHY_NS_CGROUP].path &&
-      unshare(CLONE_NEWCGROUP) < 0) {
-    bothy_error_errno(&err, "cannot create the cgroup namespace");
+  struct enter_cgroup_data ecd = { ctx, sync_fd };
+  if (!ctx->init && enter_cgroup(&ecd, &err) < 0)
     child_fail(sync_fd, &err);
-  }
   if (ctx->init || p->terminal)
     setsid();
 
@@ -326,6 +346,8 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
       .cgroups = ctx->cgroups,
       .n_cgroups = ctx->n_cgroups,
       .rootfd = -1,
+      .enter_cgroup = enter_cgroup,
+      .enter_cgroup_data = &ecd,
     };
     if (bothy_rootfs_prepare(&rc, &err) < 0)
       child_fail(sync_fd, &err);
@@ -572,9 +594,13 @@ int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t
         write_id_map(pid, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0)
       goto fail;
   }
+  if (sync_send(sv[0], SYNC_GO, 0, NULL) < 0) {
+    bothy_error_errno(err, "cannot signal the container process");
+    goto fail;
+  }
   if (ctx->on_created && ctx->on_created(ctx->data, pid, err) < 0)
     goto fail;
-  if (sync_send(sv[0], SYNC_GO, 0, NULL) < 0) {
+  if (sync_send(sv[0], SYNC_CGROUP, 0, NULL) < 0) {
     bothy_error_errno(err, "cannot signal the container process");
     goto fail;
   }

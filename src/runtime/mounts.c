@@ -169,13 +169,23 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
   return 0;
 }
 
+static int call_enter_cgroup(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
+{
+  int (*fn)(void *, bothy_error_t *) = ctx->enter_cgroup;
+  ctx->enter_cgroup = NULL;
+  return fn ? fn(ctx->enter_cgroup_data, err) : 0;
+}
+
 static int mount_one(struct bothy_rootfs_ctx *ctx, const struct bothy_mount *m, bothy_error_t *err)
 {
   char target[64];
   if (m->idmap)
     return bothy_error_set(err, EOPNOTSUPP, "mount '%s': idmapped mounts", m->destination);
-  if (streq(m->type, "cgroup") || streq(m->type, "cgroup2"))
+  if (streq(m->type, "cgroup") || streq(m->type, "cgroup2")) {
+    if (call_enter_cgroup(ctx, err) < 0)
+      return -1;
     return mount_cgroups(ctx, m, err);
+  }
 
   if (m->bind) {
     if (!m->source)
@@ -353,7 +363,7 @@ int bothy_rootfs_prepare(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
   }
   if (!dev_bound && setup_dev(ctx, err) < 0)
     return -1;
-  return 0;
+  return call_enter_cgroup(ctx, err);
 }
 
 int bothy_rootfs_pivot(struct bothy_rootfs_ctx *ctx, bool no_pivot, bothy_error_t *err)

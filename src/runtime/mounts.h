@@ -25,6 +25,11 @@ struct bothy_rootfs_ctx {
   const struct bothy_cgroup_mount *cgroups;
   size_t n_cgroups;
   int rootfd;              /* set by bothy_rootfs_prepare */
+  /* Called once, before the first cgroup mount (or after all mounts when
+   * there is none): the process must be in its cgroup, and in its cgroup
+   * namespace, before cgroupfs is mounted. NULL: nothing to wait for. */
+  int (*enter_cgroup)(void *data, bothy_error_t *err);
+  void *enter_cgroup_data;
 };
 
 /* Makes the mount tree private/slave, binds the rootfs on itself, performs

@@ -95,7 +95,8 @@ int bothy_state_save(int dirfd, const struct bothy_state *st, bothy_error_t *err
   if (st->cgroup)
     json_object_set(o, "cgroup", st->cgroup);
   _cleanup_free_ char *s = bothy_json_dump(o, false);
-  return bothy_write_file_atomic(dirfd, "state.json", s, strlen(s), 0600, err);
+  /* Under /run: gone at reboot anyway, so atomic without fsync. */
+  return bothy_write_file_replace(dirfd, "state.json", s, strlen(s), 0600, err);
 }
 
 int bothy_state_load(int dirfd, struct bothy_state **ret, bothy_error_t *err)

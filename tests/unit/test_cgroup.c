@@ -1164,6 +1164,9 @@ static int setup_real(void **state)
 static int teardown_real(void **state)
 {
   struct real *t = *state;
+  /* Thawed first: a frozen v1 task cannot die, and waiting for it would hang. */
+  if (t->cg)
+    bothy_cgroup_thaw(t->cg, NULL);
   if (t->child > 0) {
     kill(t->child, SIGKILL);
     waitpid(t->child, NULL, 0);
@@ -1172,8 +1175,6 @@ static int teardown_real(void **state)
   }
   if (t->cg) {
     bothy_error_t err = NULL;
-    /* Thawed first, or a frozen leftover would never die. */
-    bothy_cgroup_thaw(t->cg, NULL);
     bothy_cgroup_destroy(t->cg, &err);
     bothy_error_free(&err);
     for (size_t i = 0; i < t->cg->n_hierarchies; i++)
@@ -1393,6 +1394,8 @@ static void test_real_v2_devices(void **state)
     fail_msg("new: %s", err->msg);
   struct bothy_cgroup *cg = t->cg;
   const char *dir = cg->hierarchies[0].dir;
+  if (streq(root, "/sys/fs/cgroup/unified"))
+    t->subtree_before = get("/sys/fs/cgroup/unified/cgroup.subtree_control");
   if (bothy_cgroup_create(cg, &err) < 0)
     fail_msg("create: %s", err->msg);
   assert_int_equal(attached_device_programs(dir), 0);
