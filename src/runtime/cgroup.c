@@ -1750,6 +1750,14 @@ static int do_kill(struct bothy_cgroup *cg, int sig, bothy_error_t *err)
   if (sig == SIGKILL && h->unified && cg_exists(h->dir, "cgroup.kill"))
     return cg_write(h->dir, "cgroup.kill", "1", err);
 
+  /* Nothing to signal (the common case when a container is deleted after
+   * it exited): skip the freeze and thaw, which poll and cost milliseconds. */
+  {
+    _cleanup_free_ pid_t *now = NULL;
+    size_t nnow = 0;
+    if (do_pids(cg, /* recursive= */ true, &now, &nnow, NULL) >= 0 && nnow == 0)
+      return 0;
+  }
   bool v2, was_frozen = false, froze = false;
   if (freezer_of(cg, &v2)) {
     if (do_is_frozen(cg, &was_frozen, NULL) < 0)

@@ -598,11 +598,9 @@ static int destroy(struct loaded *l, const char *id, bothy_error_t *err)
     if (bothy_json_load_data(data, len, "config.json", &json, NULL) == 0)
       bothy_spec_from_json(json, &spec, NULL);
   }
-  if (l->cg) {
-    bothy_cgroup_kill(l->cg, SIGKILL, NULL);
-    if (bothy_cgroup_destroy(l->cg, err) < 0)
-      return -1;
-  }
+  /* destroy kills whatever is left first. */
+  if (l->cg && bothy_cgroup_destroy(l->cg, err) < 0)
+    return -1;
   if (spec && spec->n_hooks[BOTHY_HOOK_POSTSTOP]) {
     bothy_error_t e = NULL;
     _cleanup_free_ char *sj = state_json_string(l->st, BOTHY_STATUS_STOPPED);
