@@ -62,8 +62,13 @@ static void print_json(json_t *o)
   }               \
   }
 
-static int check_args(int argc, char **argv, int min, int max, const char *usage)
+/* The command being run: its table entry gives the argument counts. */
+static const struct cli_command *current;
+
+static int check_args(int argc, char **argv)
 {
+  int min = current->min_args, max = current->max_args;
+  const char *usage = current->usage;
   int n = argc - optind;
   if (n < min || (max >= 0 && n > max)) {
     fprintf(stderr, "%s: '%s' requires %s%d argument%s\nusage: %s %s\n", cli_program, argv[0],
@@ -151,7 +156,7 @@ static int parse_create(int argc, char **argv, struct bothy_create_opts *o, bool
   case OPT_NO_SUBREAPER:
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, 1, "[OPTIONS] CONTAINER_ID") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   o->id = argv[optind];
   /* runc: LISTEN_FDS passed by systemd socket activation count as preserved. */
@@ -197,7 +202,7 @@ static int cmd_start(int argc, char **argv)
   default:
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, 1, "CONTAINER_ID") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
   if (bothy_container_start(&rt, argv[optind], &err) < 0)
@@ -211,7 +216,7 @@ static int cmd_state(int argc, char **argv)
   default:
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, 1, "CONTAINER_ID") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
   _cleanup_json_ json_t *o = NULL;
@@ -235,7 +240,7 @@ static int cmd_kill(int argc, char **argv)
     all = true;
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, 2, "CONTAINER_ID [SIGNAL]") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   const char *sigs = argc - optind == 2 ? argv[optind + 1] : "SIGTERM";
   int sig = bothy_signal_parse(sigs);
@@ -261,7 +266,7 @@ static int cmd_delete(int argc, char **argv)
     force = true;
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, 1, "CONTAINER_ID") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
   if (bothy_container_delete(&rt, argv[optind], force, &err) < 0)
@@ -289,7 +294,7 @@ static int cmd_list(int argc, char **argv)
     quiet = true;
     break;
     PARSE_END
-  if (check_args(argc, argv, 0, 0, "") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   if (!streq(format, "table") && !streq(format, "json"))
     return cli_failf("invalid format option");
@@ -358,7 +363,7 @@ static int cmd_ps(int argc, char **argv)
     format = optarg;
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, -1, "CONTAINER_ID [ps options]") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   if (!streq(format, "table") && !streq(format, "json"))
     return cli_failf("invalid format option");
@@ -440,7 +445,7 @@ static int cmd_pause_resume(int argc, char **argv, bool pause)
   default:
     break;
     PARSE_END
-  if (check_args(argc, argv, 1, 1, "CONTAINER_ID") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
   if (bothy_container_pause(&rt, argv[optind], pause, &err) < 0)
@@ -484,7 +489,7 @@ static int cmd_spec(int argc, char **argv)
     rootless = true;
     break;
     PARSE_END
-  if (check_args(argc, argv, 0, 0, "") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   _cleanup_close_ int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
@@ -584,7 +589,7 @@ static int cmd_exec(int argc, char **argv)
   case OPT_IGNORE_PAUSED:
     break;
     PARSE_END
-  if (check_args(argc, argv, o.process_file ? 1 : 2, -1, "CONTAINER_ID COMMAND [ARGS...]") < 0)
+  if (check_args(argc, argv) < 0)
     return 1;
   o.id = argv[optind];
   o.args = argv + optind + 1;
@@ -737,6 +742,7 @@ int runtime_main(int argc, char **argv)
         return cli_fail(&err);
     }
     log_debug("%s %s", cli_program, name);
+    current = c;
     return c->fn(argc - optind, argv + optind);
   }
   return cli_failf("No help topic for '%s'", name);

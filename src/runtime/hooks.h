@@ -7,8 +7,6 @@
 #include "base/error.h"
 #include "runtime/spec.h"
 
-const char *bothy_hook_kind_name(enum bothy_hook_kind k);
-
 /* state_json: the state document given on stdin. */
 int bothy_hooks_run(const struct bothy_spec *spec, enum bothy_hook_kind kind,
                     const char *state_json, bothy_error_t *err);

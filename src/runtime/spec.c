@@ -420,6 +420,11 @@ static const char *hook_keys[_BOTHY_HOOK_MAX] = {
   [BOTHY_HOOK_POSTSTOP] = "poststop",
 };
 
+const char *bothy_hook_kind_name(enum bothy_hook_kind k)
+{
+  return (k >= 0 && k < _BOTHY_HOOK_MAX) ? hook_keys[k] : "unknown";
+}
+
 static int parse_hooks(struct bothy_spec *s, bothy_error_t *err)
 {
   json_t *hooks = NULL;

@@ -264,6 +264,9 @@ enum bothy_ns_type bothy_ns_from_name(const char *name);
  * the runtime's own mounts). Unknown options go to m->data. */
 int bothy_mount_parse_options(struct bothy_mount *m, bothy_error_t *err);
 
+/* The spec's name of a hook kind ("createRuntime"). */
+const char *bothy_hook_kind_name(enum bothy_hook_kind k);
+
 /* RLIMIT_* from "RLIMIT_NOFILE"; -1 if unknown. */
 int bothy_rlimit_from_name(const char *name);
 
