@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -163,12 +164,36 @@ static void test_cmd_timeout_and_stdin(void **state)
   bothy_error_free(&err);
 }
 
+static void test_digest(void **state)
+{
+  char d[BOTHY_DIGEST_MAX];
+  bothy_digest_buffer("abc", 3, d);
+  assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  /* Streaming in pieces gives the same. */
+  _cleanup_digester_ struct bothy_digester *g = bothy_digester_new();
+  bothy_digester_update(g, "a", 1);
+  bothy_digester_update(g, "bc", 2);
+  char d2[BOTHY_DIGEST_MAX];
+  bothy_digester_final(g, d2);
+  assert_string_equal(d, d2);
+  assert_int_equal(bothy_digest_validate(d, NULL), 0);
+  assert_string_equal(bothy_digest_hex(d), d + 7);
+  bothy_error_t err = NULL;
+  assert_true(bothy_digest_validate("sha256:ABC", &err) < 0);
+  assert_string_equal(err->msg, "invalid digest 'sha256:ABC': want 64 lowercase hex digits");
+  assert_true(bothy_digest_validate("md5:00", &err) < 0);
+  assert_true(bothy_digest_validate("nocolon", &err) < 0);
+  assert_true(bothy_digest_validate("sha256:../../etc/passwd", &err) < 0);
+  bothy_error_free(&err);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_error_set_and_prefix), cmocka_unit_test(test_strv_env),
     cmocka_unit_test(test_atomic_write),         cmocka_unit_test(test_in_root_resolution),
     cmocka_unit_test(test_json_getters),         cmocka_unit_test(test_cmd_timeout_and_stdin),
+    cmocka_unit_test(test_digest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
