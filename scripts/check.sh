@@ -56,6 +56,15 @@ if ! make -s build-asan >"$log" 2>&1; then
   add_counts 0 1
 fi
 
+echo "== format (clang-format --dry-run)"
+if clang-format --dry-run --Werror $(git ls-files '*.c' '*.h') >"$log" 2>&1; then
+  add_counts 1 0
+else
+  head -20 "$log"
+  echo "format: run 'make format'"
+  add_counts 0 1
+fi
+
 run_unit build
 [ -x build-asan/bothy ] && run_unit build-asan
 run_integration build release

@@ -74,20 +74,19 @@ static int write_replace(int dirfd, const char *name, const void *data, size_t l
   return 0;
 }
 
-int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
-                            mode_t mode, bothy_error_t *err)
+int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                            bothy_error_t *err)
 {
   return write_replace(dirfd, name, data, len, mode, true, err);
 }
 
-int bothy_write_file_replace(int dirfd, const char *name, const void *data, size_t len,
-                             mode_t mode, bothy_error_t *err)
+int bothy_write_file_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                             bothy_error_t *err)
 {
   return write_replace(dirfd, name, data, len, mode, false, err);
 }
 
-int bothy_write_file(int dirfd, const char *path, const char *data, size_t len,
-                     bothy_error_t *err)
+int bothy_write_file(int dirfd, const char *path, const char *data, size_t len, bothy_error_t *err)
 {
   _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0)
@@ -97,8 +96,8 @@ int bothy_write_file(int dirfd, const char *path, const char *data, size_t len,
     w = write(fd, data, len);
   while (w < 0 && errno == EINTR);
   if (w < 0)
-    return bothy_error_errno(err, "cannot write '%.*s' to '%s'", (int) (len > 64 ? 64 : len),
-                             data, path);
+    return bothy_error_errno(err, "cannot write '%.*s' to '%s'", (int) (len > 64 ? 64 : len), data,
+                             path);
   return 0;
 }
 
@@ -133,8 +132,7 @@ int bothy_read_fd(int fd, char **ret, size_t *ret_len, bothy_error_t *err)
   return 0;
 }
 
-int bothy_read_file(int dirfd, const char *path, char **ret, size_t *ret_len,
-                    bothy_error_t *err)
+int bothy_read_file(int dirfd, const char *path, char **ret, size_t *ret_len, bothy_error_t *err)
 {
   _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -234,8 +232,7 @@ int bothy_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
   return fd < 0 ? -errno : (int) fd;
 }
 
-static int mkdir_p_in_root(int rootfd, const char *path, mode_t mode, int depth,
-                           bothy_error_t *err)
+static int mkdir_p_in_root(int rootfd, const char *path, mode_t mode, int depth, bothy_error_t *err)
 {
   int fd = bothy_open_in_root(rootfd, path, O_PATH | O_DIRECTORY, 0);
   if (fd >= 0)
@@ -267,9 +264,9 @@ static int mkdir_p_in_root(int rootfd, const char *path, mode_t mode, int depth,
           return bothy_error_errno(err, "cannot create directory '%s'", prefix);
         target[n] = '\0';
         _cleanup_free_ char *dir = xstrndup(path, (size_t) (c - p));
-        _cleanup_free_ char *next =
-            target[0] == '/' ? xasprintf("%s%s", target, path + off)
-                             : xasprintf("%s/%s%s", dir, target, path + off);
+        _cleanup_free_ char *next = target[0] == '/'
+                                        ? xasprintf("%s%s", target, path + off)
+                                        : xasprintf("%s/%s%s", dir, target, path + off);
         return mkdir_p_in_root(rootfd, next, mode, depth + 1, err);
       }
     }

@@ -11,25 +11,23 @@
 /* Writes data to dirfd/name atomically: a temporary file in the same
  * directory, fsync, rename over name, fsync of the directory. Either the old
  * or the new content is visible, never a mix or a partial file. */
-int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
-                            mode_t mode, bothy_error_t *err);
+int bothy_write_file_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                            bothy_error_t *err);
 
 /* The same, without the fsyncs: atomic (never a partial file) but not
  * durable. For state that does not outlive a reboot anyway (the runtime's
  * state under /run), where an fsync per container costs more than the
  * container's start. */
-int bothy_write_file_replace(int dirfd, const char *name, const void *data, size_t len,
-                             mode_t mode, bothy_error_t *err);
+int bothy_write_file_replace(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                             bothy_error_t *err);
 
 /* Writes data to an existing file (cgroupfs, procfs): open O_WRONLY|O_TRUNC,
  * one write(). The error names path. */
-int bothy_write_file(int dirfd, const char *path, const char *data, size_t len,
-                     bothy_error_t *err);
+int bothy_write_file(int dirfd, const char *path, const char *data, size_t len, bothy_error_t *err);
 int bothy_write_string(int dirfd, const char *path, const char *s, bothy_error_t *err);
 
 /* Reads a whole file; *ret is NUL-terminated, *ret_len (optional) its length. */
-int bothy_read_file(int dirfd, const char *path, char **ret, size_t *ret_len,
-                    bothy_error_t *err);
+int bothy_read_file(int dirfd, const char *path, char **ret, size_t *ret_len, bothy_error_t *err);
 int bothy_read_fd(int fd, char **ret, size_t *ret_len, bothy_error_t *err);
 
 /* mkdir -p. Existing directories are fine. */

@@ -33,14 +33,14 @@ int bothy_json_load_data(const char *data, size_t len, const char *what, json_t 
   return 0;
 }
 
-#define GET(o, key)                       \
-  json_t *v = json_object_get((o), (key)); \
-  if (!v || json_is_null(v))              \
+#define GET(o, key)                                                                                \
+  json_t *v = json_object_get((o), (key));                                                         \
+  if (!v || json_is_null(v))                                                                       \
     return 0;
 
-#define WANT(cond, what)                                                                      \
-  if (!(cond))                                                                                \
-    return bothy_error_set(err, 0, "'%s%s%s' must be %s", ctx ? ctx : "", ctx ? "." : "", key, \
+#define WANT(cond, what)                                                                           \
+  if (!(cond))                                                                                     \
+    return bothy_error_set(err, 0, "'%s%s%s' must be %s", ctx ? ctx : "", ctx ? "." : "", key,     \
                            what);
 
 int bothy_json_string(json_t *o, const char *key, const char *ctx, const char **ret,
@@ -71,8 +71,7 @@ int bothy_json_bool(json_t *o, const char *key, const char *ctx, bool *ret, both
   return 1;
 }
 
-int bothy_json_int64(json_t *o, const char *key, const char *ctx, int64_t *ret,
-                     bothy_error_t *err)
+int bothy_json_int64(json_t *o, const char *key, const char *ctx, int64_t *ret, bothy_error_t *err)
 {
   GET(o, key);
   WANT(json_is_integer(v), "an integer");
@@ -98,8 +97,7 @@ int bothy_json_uint64(json_t *o, const char *key, const char *ctx, uint64_t *ret
   return 1;
 }
 
-int bothy_json_object(json_t *o, const char *key, const char *ctx, json_t **ret,
-                      bothy_error_t *err)
+int bothy_json_object(json_t *o, const char *key, const char *ctx, json_t **ret, bothy_error_t *err)
 {
   GET(o, key);
   WANT(json_is_object(v), "an object");
@@ -107,8 +105,7 @@ int bothy_json_object(json_t *o, const char *key, const char *ctx, json_t **ret,
   return 1;
 }
 
-int bothy_json_array(json_t *o, const char *key, const char *ctx, json_t **ret,
-                     bothy_error_t *err)
+int bothy_json_array(json_t *o, const char *key, const char *ctx, json_t **ret, bothy_error_t *err)
 {
   GET(o, key);
   WANT(json_is_array(v), "an array");

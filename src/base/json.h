@@ -22,14 +22,12 @@ int bothy_json_string(json_t *o, const char *key, const char *ctx, const char **
                       bothy_error_t *err);
 int bothy_json_strdup(json_t *o, const char *key, const char *ctx, char **ret, bothy_error_t *err);
 int bothy_json_bool(json_t *o, const char *key, const char *ctx, bool *ret, bothy_error_t *err);
-int bothy_json_int64(json_t *o, const char *key, const char *ctx, int64_t *ret,
-                     bothy_error_t *err);
+int bothy_json_int64(json_t *o, const char *key, const char *ctx, int64_t *ret, bothy_error_t *err);
 int bothy_json_uint64(json_t *o, const char *key, const char *ctx, uint64_t *ret,
                       bothy_error_t *err);
 int bothy_json_object(json_t *o, const char *key, const char *ctx, json_t **ret,
                       bothy_error_t *err);
-int bothy_json_array(json_t *o, const char *key, const char *ctx, json_t **ret,
-                     bothy_error_t *err);
+int bothy_json_array(json_t *o, const char *key, const char *ctx, json_t **ret, bothy_error_t *err);
 /* An array of strings as a new strv (NULL-terminated, owned by the caller). */
 int bothy_json_strv(json_t *o, const char *key, const char *ctx, char ***ret, bothy_error_t *err);
 

@@ -31,10 +31,10 @@ void bothy_log(enum bothy_log_level level, const char *fmt, ...) _printf_(2, 3);
 /* The fd of the log file, or -1: kept open across exec by nobody (O_CLOEXEC). */
 int bothy_log_fd(void);
 
-#define log_debug(...)                                      \
-  do {                                                      \
-    if (_unlikely_(bothy_log_debug_enabled()))              \
-      bothy_log(BOTHY_LOG_DEBUG, __VA_ARGS__);              \
+#define log_debug(...)                                                                             \
+  do {                                                                                             \
+    if (_unlikely_(bothy_log_debug_enabled()))                                                     \
+      bothy_log(BOTHY_LOG_DEBUG, __VA_ARGS__);                                                     \
   } while (0)
 #define log_warning(...) bothy_log(BOTHY_LOG_WARNING, __VA_ARGS__)
-#define log_error(...) bothy_log(BOTHY_LOG_ERROR, __VA_ARGS__)
+#define log_error(...)   bothy_log(BOTHY_LOG_ERROR, __VA_ARGS__)

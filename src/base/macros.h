@@ -11,41 +11,41 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _noreturn_ __attribute__((noreturn))
+#define _cleanup_(f)         __attribute__((cleanup(f)))
+#define _unused_             __attribute__((unused))
+#define _printf_(a, b)       __attribute__((format(printf, a, b)))
+#define _noreturn_           __attribute__((noreturn))
 #define _warn_unused_result_ __attribute__((warn_unused_result))
-#define _likely_(x) __builtin_expect(!!(x), 1)
-#define _unlikely_(x) __builtin_expect(!!(x), 0)
+#define _likely_(x)          __builtin_expect(!!(x), 1)
+#define _unlikely_(x)        __builtin_expect(!!(x), 0)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define TAKE_PTR(p)                    \
-  ({                                   \
-    __typeof__(p) _p_ = (p);           \
-    (p) = NULL;                        \
-    _p_;                               \
+#define TAKE_PTR(p)                                                                                \
+  ({                                                                                               \
+    __typeof__(p) _p_ = (p);                                                                       \
+    (p) = NULL;                                                                                    \
+    _p_;                                                                                           \
   })
 
-#define TAKE_FD(fd)                    \
-  ({                                   \
-    int _fd_ = (fd);                   \
-    (fd) = -1;                         \
-    _fd_;                              \
+#define TAKE_FD(fd)                                                                                \
+  ({                                                                                               \
+    int _fd_ = (fd);                                                                               \
+    (fd) = -1;                                                                                     \
+    _fd_;                                                                                          \
   })
 
 /* Defines `static inline void func##p(type *p)` that calls func(*p) when *p is set. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
-  static inline void func##p(type *p)           \
-  {                                             \
-    if (*p)                                     \
-      func(*p);                                 \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                    \
+  static inline void func##p(type *p)                                                              \
+  {                                                                                                \
+    if (*p)                                                                                        \
+      func(*p);                                                                                    \
   }
 
 static inline void freep(void *p)
 {
-  free(*(void **)p);
+  free(*(void **) p);
 }
 
 /* close() that keeps errno: cleanup handlers run on error paths. */
@@ -82,9 +82,9 @@ static inline void closedirp(DIR **d)
   }
 }
 
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
-#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_free_     _cleanup_(freep)
+#define _cleanup_close_    _cleanup_(closep)
+#define _cleanup_fclose_   _cleanup_(fclosep)
 #define _cleanup_closedir_ _cleanup_(closedirp)
 
 static inline int streq(const char *a, const char *b)

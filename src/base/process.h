@@ -6,14 +6,14 @@
 #include "base/error.h"
 
 struct bothy_cmd {
-  const char *path;     /* executable, absolute */
-  char *const *argv;    /* argv[0] included; NULL means { path, NULL } */
-  char *const *env;     /* NULL means an empty environment */
-  const char *input;    /* written to stdin, then closed; NULL: /dev/null */
+  const char *path;  /* executable, absolute */
+  char *const *argv; /* argv[0] included; NULL means { path, NULL } */
+  char *const *env;  /* NULL means an empty environment */
+  const char *input; /* written to stdin, then closed; NULL: /dev/null */
   size_t input_len;
-  int timeout_sec;      /* 0: none; on expiry the process is killed */
-  int stdout_fd;        /* -1: inherit */
-  int stderr_fd;        /* -1: inherit */
+  int timeout_sec; /* 0: none; on expiry the process is killed */
+  int stdout_fd;   /* -1: inherit */
+  int stderr_fd;   /* -1: inherit */
 };
 
 /* Runs cmd and waits. *ret_status is the wait status. A timeout kills the

@@ -5,8 +5,8 @@
 #include "base/macros.h"
 
 size_t strv_length(char *const *v);
-char **strv_free(char **v);            /* NULL-safe; returns NULL */
-char **strv_copy(char *const *v);      /* NULL in, NULL out */
+char **strv_free(char **v);       /* NULL-safe; returns NULL */
+char **strv_copy(char *const *v); /* NULL in, NULL out */
 /* Appends s (ownership taken) to *v, which may be NULL. */
 void strv_push(char ***v, char *s);
 /* Finds "KEY=" in an environment vector; returns the index or -1. */

@@ -6,8 +6,8 @@
 
 /* Flags in the command tables: shared set-up main() does once. */
 enum {
-  CMD_NEEDS_ROOT = 1 << 0,     /* refuse to run unless euid 0 */
-  CMD_CLONED_BINARY = 1 << 1,  /* re-exec from a sealed memfd first (enters a container) */
+  CMD_NEEDS_ROOT = 1 << 0,    /* refuse to run unless euid 0 */
+  CMD_CLONED_BINARY = 1 << 1, /* re-exec from a sealed memfd first (enters a container) */
 };
 
 struct cli_command {

@@ -43,24 +43,30 @@ static void print_json(json_t *o)
   fputs(s, stdout);
 }
 
-/* Parses a command's options: getopt_long_only with runc's conventions.
- * Returns the index of the first positional argument, or -1 after printing
- * an error. */
-#define PARSE_BEGIN(argc, argv, longopts)                                   \
-  optind = 0;                                                               \
-  opterr = 0;                                                               \
-  for (;;) {                                                                \
-    int _idx = 0;                                                           \
-    int _c = getopt_long_only((argc), (argv), "+", (longopts), &_idx);      \
-    if (_c == -1)                                                           \
-      break;                                                                \
-    if (_c == '?' || _c == ':')                                             \
-      return cli_failf("%s: flag provided but not defined or missing its value: '%s'", \
-                       argv[0], argv[optind - 1]);                          \
-    switch (_c) {
-#define PARSE_END \
-  }               \
+/* A command's next option: getopt_long_only with runc's conventions (-opt,
+ * --opt, --opt=value, --opt value; options before arguments). Returns the
+ * option's code, 0 at the end, or OPT_ERROR after printing why. */
+#define OPT_ERROR (-2)
+
+static int next_opt(int argc, char **argv, const struct option *longopts)
+{
+  static bool started;
+  if (!started) {
+    optind = 0;
+    opterr = 0;
+    started = true;
   }
+  int idx = 0;
+  int c = getopt_long_only(argc, argv, "+", longopts, &idx);
+  if (c == -1)
+    return 0;
+  if (c == '?' || c == ':') {
+    cli_failf("%s: flag provided but not defined or missing its value: '%s'", argv[0],
+              argv[optind - 1]);
+    return OPT_ERROR;
+  }
+  return c;
+}
 
 /* The command being run: its table entry gives the argument counts. */
 static const struct cli_command *current;
@@ -72,8 +78,8 @@ static int check_args(int argc, char **argv)
   int n = argc - optind;
   if (n < min || (max >= 0 && n > max)) {
     fprintf(stderr, "%s: '%s' requires %s%d argument%s\nusage: %s %s\n", cli_program, argv[0],
-            min == max ? "exactly " : (n < min ? "at least " : "at most "),
-            n < min ? min : max, (n < min ? min : max) == 1 ? "" : "s", argv[0], usage);
+            min == max ? "exactly " : (n < min ? "at least " : "at most "), n < min ? min : max,
+            (n < min ? min : max) == 1 ? "" : "s", argv[0], usage);
     return -1;
   }
   return 0;
@@ -125,37 +131,42 @@ static const struct option create_opts[] = {
 
 static int parse_create(int argc, char **argv, struct bothy_create_opts *o, bool run)
 {
-  PARSE_BEGIN(argc, argv, create_opts)
-  case OPT_BUNDLE:
-    o->bundle = optarg;
-    break;
-  case OPT_PID_FILE:
-    o->pid_file = optarg;
-    break;
-  case OPT_CONSOLE_SOCKET:
-    o->console_socket = optarg;
-    break;
-  case OPT_DETACH:
-    if (!run)
-      return cli_failf("create: flag provided but not defined: -detach");
-    o->detach = true;
-    break;
-  case OPT_NO_PIVOT:
-    o->no_pivot = true;
-    break;
-  case OPT_NO_NEW_KEYRING:
-    o->no_new_keyring = true;
-    break;
-  case OPT_PRESERVE_FDS:
-    if (parse_int(optarg, "--preserve-fds", &o->preserve_fds) < 0)
-      return 1;
-    break;
-  case OPT_KEEP:
-    o->keep = true;
-    break;
-  case OPT_NO_SUBREAPER:
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, create_opts)) > 0) {
+    switch (opt) {
+    case OPT_BUNDLE:
+      o->bundle = optarg;
+      break;
+    case OPT_PID_FILE:
+      o->pid_file = optarg;
+      break;
+    case OPT_CONSOLE_SOCKET:
+      o->console_socket = optarg;
+      break;
+    case OPT_DETACH:
+      if (!run)
+        return cli_failf("create: flag provided but not defined: -detach");
+      o->detach = true;
+      break;
+    case OPT_NO_PIVOT:
+      o->no_pivot = true;
+      break;
+    case OPT_NO_NEW_KEYRING:
+      o->no_new_keyring = true;
+      break;
+    case OPT_PRESERVE_FDS:
+      if (parse_int(optarg, "--preserve-fds", &o->preserve_fds) < 0)
+        return 1;
+      break;
+    case OPT_KEEP:
+      o->keep = true;
+      break;
+    case OPT_NO_SUBREAPER:
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   o->id = argv[optind];
@@ -198,10 +209,15 @@ static const struct option no_opts[] = { { NULL, 0, NULL, 0 } };
 
 static int cmd_start(int argc, char **argv)
 {
-  PARSE_BEGIN(argc, argv, no_opts)
-  default:
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, no_opts)) > 0) {
+    switch (opt) {
+    default:
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
@@ -212,10 +228,15 @@ static int cmd_start(int argc, char **argv)
 
 static int cmd_state(int argc, char **argv)
 {
-  PARSE_BEGIN(argc, argv, no_opts)
-  default:
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, no_opts)) > 0) {
+    switch (opt) {
+    default:
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
@@ -235,11 +256,16 @@ static const struct option kill_opts[] = {
 static int cmd_kill(int argc, char **argv)
 {
   bool all = false;
-  PARSE_BEGIN(argc, argv, kill_opts)
-  case OPT_ALL:
-    all = true;
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, kill_opts)) > 0) {
+    switch (opt) {
+    case OPT_ALL:
+      all = true;
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   const char *sigs = argc - optind == 2 ? argv[optind + 1] : "SIGTERM";
@@ -261,11 +287,16 @@ static const struct option delete_opts[] = {
 static int cmd_delete(int argc, char **argv)
 {
   bool force = false;
-  PARSE_BEGIN(argc, argv, delete_opts)
-  case OPT_FORCE:
-    force = true;
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, delete_opts)) > 0) {
+    switch (opt) {
+    case OPT_FORCE:
+      force = true;
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
@@ -286,14 +317,19 @@ static int cmd_list(int argc, char **argv)
 {
   const char *format = "table";
   bool quiet = false;
-  PARSE_BEGIN(argc, argv, list_opts)
-  case OPT_FORMAT:
-    format = optarg;
-    break;
-  case OPT_QUIET:
-    quiet = true;
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, list_opts)) > 0) {
+    switch (opt) {
+    case OPT_FORMAT:
+      format = optarg;
+      break;
+    case OPT_QUIET:
+      quiet = true;
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   if (!streq(format, "table") && !streq(format, "json"))
@@ -358,11 +394,16 @@ static const struct option ps_opts[] = {
 static int cmd_ps(int argc, char **argv)
 {
   const char *format = "table";
-  PARSE_BEGIN(argc, argv, ps_opts)
-  case OPT_FORMAT:
-    format = optarg;
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, ps_opts)) > 0) {
+    switch (opt) {
+    case OPT_FORMAT:
+      format = optarg;
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   if (!streq(format, "table") && !streq(format, "json"))
@@ -392,9 +433,10 @@ static int cmd_ps(int argc, char **argv)
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     return cli_failf("cannot create a pipe: %s", strerror(errno));
   const char *ps = access("/usr/bin/ps", X_OK) == 0 ? "/usr/bin/ps" : "/bin/ps";
-  char **env = strv_copy((char *[]) { (char *) "PATH=/usr/bin:/bin", NULL });
-  struct bothy_cmd cmd = { .path = ps, .argv = args, .env = env, .timeout_sec = 30,
-                           .stdout_fd = pipefd[1], .stderr_fd = -1 };
+  char **env = strv_copy((char *[]){ (char *) "PATH=/usr/bin:/bin", NULL });
+  struct bothy_cmd cmd = {
+    .path = ps, .argv = args, .env = env, .timeout_sec = 30, .stdout_fd = pipefd[1], .stderr_fd = -1
+  };
   int st = 0;
   fflush(stdout);
   /* Read the output after the run: ps output is small. */
@@ -441,10 +483,15 @@ static int cmd_ps(int argc, char **argv)
 
 static int cmd_pause_resume(int argc, char **argv, bool pause)
 {
-  PARSE_BEGIN(argc, argv, no_opts)
-  default:
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, no_opts)) > 0) {
+    switch (opt) {
+    default:
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   bothy_error_t err = NULL;
@@ -481,14 +528,19 @@ static int cmd_spec(int argc, char **argv)
 {
   const char *bundle = ".";
   bool rootless = false;
-  PARSE_BEGIN(argc, argv, spec_opts)
-  case OPT_BUNDLE:
-    bundle = optarg;
-    break;
-  case OPT_ROOTLESS:
-    rootless = true;
-    break;
-    PARSE_END
+  int opt;
+  while ((opt = next_opt(argc, argv, spec_opts)) > 0) {
+    switch (opt) {
+    case OPT_BUNDLE:
+      bundle = optarg;
+      break;
+    case OPT_ROOTLESS:
+      rootless = true;
+      break;
+    }
+  }
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   _cleanup_close_ int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -536,59 +588,64 @@ static int cmd_exec(int argc, char **argv)
   struct bothy_exec_opts o = { 0 };
   _cleanup_strv_free_ char **env = NULL, **caps = NULL;
   _cleanup_free_ gid_t *gids = NULL;
-  PARSE_BEGIN(argc, argv, exec_opts)
-  case OPT_CONSOLE_SOCKET:
-    o.console_socket = optarg;
-    break;
-  case OPT_CWD:
-    o.cwd = optarg;
-    break;
-  case OPT_ENV:
-    strv_push(&env, xstrdup(optarg));
-    break;
-  case OPT_TTY:
-    o.tty = true;
-    break;
-  case OPT_USER:
-    o.user = optarg;
-    break;
-  case OPT_GIDS: {
-    int g;
-    if (parse_int(optarg, "--additional-gids", &g) < 0)
-      return 1;
-    gids = xrealloc(gids, (o.n_additional_gids + 1) * sizeof(gid_t));
-    gids[o.n_additional_gids++] = (gid_t) g;
-    break;
+  int opt;
+  while ((opt = next_opt(argc, argv, exec_opts)) > 0) {
+    switch (opt) {
+    case OPT_CONSOLE_SOCKET:
+      o.console_socket = optarg;
+      break;
+    case OPT_CWD:
+      o.cwd = optarg;
+      break;
+    case OPT_ENV:
+      strv_push(&env, xstrdup(optarg));
+      break;
+    case OPT_TTY:
+      o.tty = true;
+      break;
+    case OPT_USER:
+      o.user = optarg;
+      break;
+    case OPT_GIDS: {
+      int g;
+      if (parse_int(optarg, "--additional-gids", &g) < 0)
+        return 1;
+      gids = xrealloc(gids, (o.n_additional_gids + 1) * sizeof(gid_t));
+      gids[o.n_additional_gids++] = (gid_t) g;
+      break;
+    }
+    case OPT_PROCESS:
+      o.process_file = optarg;
+      break;
+    case OPT_DETACH:
+      o.detach = true;
+      break;
+    case OPT_PID_FILE:
+      o.pid_file = optarg;
+      break;
+    case OPT_LABEL:
+      o.process_label = optarg;
+      break;
+    case OPT_APPARMOR:
+      o.apparmor = optarg;
+      break;
+    case OPT_NNP:
+      o.no_new_privs = true;
+      break;
+    case OPT_CAP:
+      strv_push(&caps, xstrdup(optarg));
+      break;
+    case OPT_PRESERVE_FDS:
+      if (parse_int(optarg, "--preserve-fds", &o.preserve_fds) < 0)
+        return 1;
+      break;
+    case OPT_CGROUP:
+    case OPT_IGNORE_PAUSED:
+      break;
+    }
   }
-  case OPT_PROCESS:
-    o.process_file = optarg;
-    break;
-  case OPT_DETACH:
-    o.detach = true;
-    break;
-  case OPT_PID_FILE:
-    o.pid_file = optarg;
-    break;
-  case OPT_LABEL:
-    o.process_label = optarg;
-    break;
-  case OPT_APPARMOR:
-    o.apparmor = optarg;
-    break;
-  case OPT_NNP:
-    o.no_new_privs = true;
-    break;
-  case OPT_CAP:
-    strv_push(&caps, xstrdup(optarg));
-    break;
-  case OPT_PRESERVE_FDS:
-    if (parse_int(optarg, "--preserve-fds", &o.preserve_fds) < 0)
-      return 1;
-    break;
-  case OPT_CGROUP:
-  case OPT_IGNORE_PAUSED:
-    break;
-    PARSE_END
+  if (opt == OPT_ERROR)
+    return 1;
   if (check_args(argc, argv) < 0)
     return 1;
   o.id = argv[optind];
@@ -715,8 +772,8 @@ int runtime_main(int argc, char **argv)
   }
   if (!streq(log_format, "text") && !streq(log_format, "json"))
     return cli_failf("unknown log-format '%s'", log_format);
-  int r = bothy_log_init(log_path, streq(log_format, "json") ? BOTHY_LOG_JSON : BOTHY_LOG_TEXT,
-                         debug);
+  int r =
+      bothy_log_init(log_path, streq(log_format, "json") ? BOTHY_LOG_JSON : BOTHY_LOG_TEXT, debug);
   if (r < 0)
     return cli_failf("cannot open the log file '%s': %s", log_path, strerror(-r));
   if (rt.root[0] != '/') {

@@ -167,7 +167,7 @@ int bothy_caps_parse(const struct bothy_caps_spec *spec, struct bothy_capset *re
   for (unsigned v = 0; v < MAX_CAPS; v++)
     if (lone & (UINT64_C(1) << v))
       log_debug("ambient capability '%s' is not both permitted and inheritable, ignoring",
-                  first_name(UINT64_C(1) << v, buf, sizeof(buf)));
+                first_name(UINT64_C(1) << v, buf, sizeof(buf)));
   c.ambient &= ~lone;
   *ret = c;
   return 0;

@@ -35,10 +35,10 @@
 /* ---------------------------------------------------------------- names */
 
 static const char *const mode_names[_BOTHY_CGROUP_MODE_MAX] = {
-    [BOTHY_CGROUP_AUTO] = "auto",
-    [BOTHY_CGROUP_V1] = "v1",
-    [BOTHY_CGROUP_V2] = "v2",
-    [BOTHY_CGROUP_HYBRID] = "hybrid",
+  [BOTHY_CGROUP_AUTO] = "auto",
+  [BOTHY_CGROUP_V1] = "v1",
+  [BOTHY_CGROUP_V2] = "v2",
+  [BOTHY_CGROUP_HYBRID] = "hybrid",
 };
 
 const char *bothy_cgroup_mode_name(enum bothy_cgroup_mode m)
@@ -50,20 +50,20 @@ enum bothy_cgroup_mode bothy_cgroup_mode_from_name(const char *name)
 {
   for (int i = 0; i < _BOTHY_CGROUP_MODE_MAX; i++)
     if (streq(mode_names[i], name))
-      return (enum bothy_cgroup_mode)i;
+      return (enum bothy_cgroup_mode) i;
   return _BOTHY_CGROUP_MODE_INVALID;
 }
 
 /* v1 controllers a "cgroup" mount's options may name; other options (rw,
  * xattr, noprefix, release_agent=...) are not controllers. */
 static const char *const v1_controllers[] = {
-    "cpu",      "cpuacct", "cpuset",     "memory",  "devices", "freezer", "net_cls",
-    "net_prio", "blkio",   "perf_event", "hugetlb", "pids",    "rdma",    "misc",
+  "cpu",      "cpuacct", "cpuset",     "memory",  "devices", "freezer", "net_cls",
+  "net_prio", "blkio",   "perf_event", "hugetlb", "pids",    "rdma",    "misc",
 };
 
 /* cgroup2 controllers enabled for the container, in this order. */
 static const char *const v2_wanted[] = {
-    "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+  "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
 };
 
 static bool is_v1_controller(const char *s)
@@ -100,7 +100,7 @@ static char *clean_abs(const char *p)
     if (!*s)
       break;
     const char *e = strchrnul(s, '/');
-    size_t cl = (size_t)(e - s);
+    size_t cl = (size_t) (e - s);
     if (cl == 1 && s[0] == '.') {
       /* nothing */
     } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
@@ -140,7 +140,7 @@ static void trim_right(char *s)
 
 static void sleep_ms(long ms)
 {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+  struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
     ;
 }
@@ -194,7 +194,7 @@ static int cg_write(const char *dir, const char *file, const char *value, bothy_
   while (w < 0 && errno == EINTR);
   if (w < 0)
     return bothy_error_errno(err, "cannot write '%s' to '%s'", value, path);
-  if ((size_t)w != len)
+  if ((size_t) w != len)
     return bothy_error_set(err, EIO, "cannot write '%s' to '%s': short write", value, path);
   log_debug("cgroup: '%s' <- '%s'", path, value);
   return 0;
@@ -250,8 +250,8 @@ static bool is_cgroupfs(const char *path)
   struct statfs sfs;
   if (statfs(path, &sfs) < 0)
     return false;
-  return sfs.f_type == (typeof(sfs.f_type))CGROUP2_SUPER_MAGIC ||
-         sfs.f_type == (typeof(sfs.f_type))CGROUP_SUPER_MAGIC;
+  return sfs.f_type == (typeof(sfs.f_type)) CGROUP2_SUPER_MAGIC ||
+         sfs.f_type == (typeof(sfs.f_type)) CGROUP_SUPER_MAGIC;
 }
 
 /* ---------------------------------------------------------------- detection */
@@ -263,13 +263,13 @@ int bothy_cgroup_detect_mode(const char *root, enum bothy_cgroup_mode *ret, both
   struct statfs sfs;
   if (statfs(root, &sfs) < 0)
     return bothy_error_errno(err, "cannot examine '%s'", root);
-  if (sfs.f_type == (typeof(sfs.f_type))CGROUP2_SUPER_MAGIC) {
+  if (sfs.f_type == (typeof(sfs.f_type)) CGROUP2_SUPER_MAGIC) {
     *ret = BOTHY_CGROUP_V2;
     return 0;
   }
   _cleanup_free_ char *unified = xasprintf("%s/unified", root);
   struct statfs usfs;
-  if (statfs(unified, &usfs) == 0 && usfs.f_type == (typeof(usfs.f_type))CGROUP2_SUPER_MAGIC)
+  if (statfs(unified, &usfs) == 0 && usfs.f_type == (typeof(usfs.f_type)) CGROUP2_SUPER_MAGIC)
     *ret = BOTHY_CGROUP_HYBRID;
   else
     *ret = BOTHY_CGROUP_V1;
@@ -298,7 +298,7 @@ static int expand_slice(const char *slice, char **ret, bothy_error_t *err)
     /* Each component must be non-empty: "a--b.slice" and "-a.slice" are not slices. */
     if (i == 0 || base[i - 1] == '-')
       return bothy_error_set(err, EINVAL, "invalid slice name '%s'", slice);
-    char *next = xasprintf("%s/%.*s%s", path, (int)i, base, suffix);
+    char *next = xasprintf("%s/%.*s%s", path, (int) i, base, suffix);
     free(path);
     path = next;
   }
@@ -324,8 +324,8 @@ int bothy_cgroup_systemd_path(const char *cgroups_path, const char *id, char **r
                              "cgroupsPath '%s' must be of the form 'slice:prefix:name' "
                              "with --systemd-cgroup",
                              cgroups_path);
-    slice = xstrndup(cgroups_path, (size_t)(c1 - cgroups_path));
-    prefix = xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    slice = xstrndup(cgroups_path, (size_t) (c1 - cgroups_path));
+    prefix = xstrndup(c1 + 1, (size_t) (c2 - c1 - 1));
     name = xstrdup(c2 + 1);
   }
   if (!*name || strchr(name, '/') || streq(name, ".") || streq(name, "..") || strchr(prefix, '/'))
@@ -392,7 +392,7 @@ static void unescape_mountinfo(char *s)
   for (char *r = s; *r; r++) {
     if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
         r[3] <= '7') {
-      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      *w++ = (char) ((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
       r += 3;
     } else {
       *w++ = *r;
@@ -456,7 +456,7 @@ static int read_mountinfo(const char *file, struct mount_entry **ret, size_t *re
   _cleanup_free_ char *line = NULL;
   size_t cap = 0;
   while (getline(&line, &cap, f) > 0) {
-    struct mount_entry m = {0};
+    struct mount_entry m = { 0 };
     if (!parse_mountinfo_line(line, &m))
       continue;
     if (!streq(m.fstype, "cgroup") && !streq(m.fstype, "cgroup2")) {
@@ -554,7 +554,7 @@ static int find_v1_from_mountinfo(struct bothy_cgroup *cg, const char *root,
 
 static int cmp_str(const void *a, const void *b)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 /* Test trees: every directory under root is a hierarchy. */
@@ -637,7 +637,7 @@ static int do_new(const struct bothy_cgroup_config *cfg, struct bothy_cgroup **r
   if (mode == BOTHY_CGROUP_AUTO && bothy_cgroup_detect_mode(root, &mode, err) < 0)
     return -1;
   if (mode <= BOTHY_CGROUP_AUTO || mode >= _BOTHY_CGROUP_MODE_MAX)
-    return bothy_error_set(err, EINVAL, "invalid cgroup mode %d", (int)mode);
+    return bothy_error_set(err, EINVAL, "invalid cgroup mode %d", (int) mode);
 
   /* The path, as an absolute one or one relative to our own cgroup. */
   _cleanup_free_ char *abs_path = NULL, *rel_path = NULL;
@@ -749,7 +749,7 @@ static struct bothy_cgroup_hierarchy *primary(const struct bothy_cgroup *cg)
 {
   if (cg->mode == BOTHY_CGROUP_V2)
     return find_unified(cg);
-  static const char *const order[] = {"freezer", "pids", "memory", "cpu", "devices"};
+  static const char *const order[] = { "freezer", "pids", "memory", "cpu", "devices" };
   for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
     struct bothy_cgroup_hierarchy *h = find_v1(cg, order[i]);
     if (h)
@@ -873,8 +873,8 @@ static int do_create(struct bothy_cgroup *cg, bothy_error_t *err)
 static int do_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err)
 {
   for (size_t i = 0; i < cg->n_hierarchies; i++)
-    if (cg_writef(cg->hierarchies[i].dir, "cgroup.procs", err, "%d", (int)pid) < 0)
-      return bothy_error_prefix(err, "cannot move process %d into its cgroup", (int)pid);
+    if (cg_writef(cg->hierarchies[i].dir, "cgroup.procs", err, "%d", (int) pid) < 0)
+      return bothy_error_prefix(err, "cannot move process %d into its cgroup", (int) pid);
   return 0;
 }
 
@@ -951,7 +951,7 @@ static int v1_memory(const char *dir, const struct bothy_resources *r, bothy_err
     if (cg_read(dir, "memory.limit_in_bytes", &cur_s, err) < 0)
       return -1;
     uint64_t cur = strtoull(cur_s, NULL, 10);
-    if (swap == -1 || cur < (uint64_t)swap) {
+    if (swap == -1 || cur < (uint64_t) swap) {
       if (v1_set_swap(dir, swap, memsw, err) < 0 ||
           cg_writef(dir, "memory.limit_in_bytes", err, "%" PRId64, mem) < 0)
         return -1;
@@ -1021,7 +1021,7 @@ static int v2_memory(const char *dir, const struct bothy_resources *r, bothy_err
     if (cg_read(dir, "memory.current", &cur, err) < 0)
       return -1;
     uint64_t usage = strtoull(cur, NULL, 10);
-    if ((uint64_t)mem < usage)
+    if ((uint64_t) mem < usage)
       return bothy_error_set(err, EBUSY,
                              "the memory limit %" PRId64 " is below the current usage %" PRIu64,
                              mem, usage);
@@ -1096,7 +1096,7 @@ static uint64_t shares_to_weight(int64_t shares)
 {
   if (shares == 0)
     return 0;
-  return (uint64_t)(1 + ((shares - 2) * 9999) / 262142);
+  return (uint64_t) (1 + ((shares - 2) * 9999) / 262142);
 }
 
 static int v2_cpu(const char *dir, const struct bothy_resources *r, bothy_error_t *err)
@@ -1305,7 +1305,8 @@ static void bpf_emit(struct bpf_prog_buf *b, uint8_t code, uint8_t dst, uint8_t 
 {
   b->v = xrealloc(b->v, (b->n + 1) * sizeof(*b->v));
   b->v[b->n++] = (struct bpf_insn){
-      .code = code, .dst_reg = dst & 0xf, .src_reg = src & 0xf, .off = off, .imm = imm};
+    .code = code, .dst_reg = dst & 0xf, .src_reg = src & 0xf, .off = off, .imm = imm
+  };
 }
 
 static int device_access_bits(const char *access)
@@ -1342,9 +1343,9 @@ static void bpf_device_program(const struct bothy_resources *r, struct bpf_prog_
       bpf_emit(b, BPF_JMP | BPF_JNE | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
     }
     if (d->major >= 0)
-      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, (int32_t)d->major);
+      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, (int32_t) d->major);
     if (d->minor >= 0)
-      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t)d->minor);
+      bpf_emit(b, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t) d->minor);
     bool unconditional = b->n == start;
     bpf_emit(b, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, d->allow ? 1 : 0);
     bpf_emit(b, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
@@ -1354,7 +1355,7 @@ static void bpf_device_program(const struct bothy_resources *r, struct bpf_prog_
       return;
     for (size_t j = start; j < b->n; j++)
       if (BPF_CLASS(b->v[j].code) == BPF_JMP && BPF_OP(b->v[j].code) == BPF_JNE)
-        b->v[j].off = (int16_t)(b->n - j - 1);
+        b->v[j].off = (int16_t) (b->n - j - 1);
   }
   bpf_emit(b, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0); /* default deny */
   bpf_emit(b, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
@@ -1373,9 +1374,9 @@ static int bpf_attached_ids(int cgfd, uint32_t **ret, uint32_t *ret_n)
     _cleanup_free_ uint32_t *ids = xcalloc(cap, sizeof(uint32_t));
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
-    attr.query.target_fd = (uint32_t)cgfd;
+    attr.query.target_fd = (uint32_t) cgfd;
     attr.query.attach_type = BPF_CGROUP_DEVICE;
-    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_ids = (uint64_t) (uintptr_t) ids;
     attr.query.prog_cnt = cap;
     if (sys_bpf(BPF_PROG_QUERY, &attr) < 0) {
       if (errno == ENOSPC && cap < 4096) {
@@ -1403,24 +1404,24 @@ static int v2_devices(const char *dir, const struct bothy_resources *r, bothy_er
   if (q < 0)
     return bothy_error_set(err, -q, "cannot list the device programs of '%s'", dir);
 
-  struct bpf_prog_buf prog = {0};
+  struct bpf_prog_buf prog = { 0 };
   bpf_device_program(r, &prog);
   _cleanup_free_ struct bpf_insn *insns = prog.v;
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
   attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-  attr.insns = (uint64_t)(uintptr_t)insns;
-  attr.insn_cnt = (uint32_t)prog.n;
-  attr.license = (uint64_t)(uintptr_t) "GPL";
-  _cleanup_close_ int progfd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+  attr.insns = (uint64_t) (uintptr_t) insns;
+  attr.insn_cnt = (uint32_t) prog.n;
+  attr.license = (uint64_t) (uintptr_t) "GPL";
+  _cleanup_close_ int progfd = (int) sys_bpf(BPF_PROG_LOAD, &attr);
   if (progfd < 0 && errno == EINVAL) {
     /* Load again with the verifier's log, to say why. */
     int e = errno;
     _cleanup_free_ char *log = xmalloc0(65536);
-    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_buf = (uint64_t) (uintptr_t) log;
     attr.log_size = 65536;
     attr.log_level = 1;
-    (void)sys_bpf(BPF_PROG_LOAD, &attr);
+    (void) sys_bpf(BPF_PROG_LOAD, &attr);
     trim_right(log);
     const char *last = strrchr(log, '\n');
     return bothy_error_set(err, e, "cannot load the device rules of '%s' as a BPF program (%s)",
@@ -1432,8 +1433,8 @@ static int v2_devices(const char *dir, const struct bothy_resources *r, bothy_er
   /* Attach the new program next to the old ones, then detach those: the
    * cgroup is never without a filter. */
   memset(&attr, 0, sizeof(attr));
-  attr.target_fd = (uint32_t)cgfd;
-  attr.attach_bpf_fd = (uint32_t)progfd;
+  attr.target_fd = (uint32_t) cgfd;
+  attr.attach_bpf_fd = (uint32_t) progfd;
   attr.attach_type = BPF_CGROUP_DEVICE;
   attr.attach_flags = BPF_F_ALLOW_MULTI;
   if (sys_bpf(BPF_PROG_ATTACH, &attr) < 0)
@@ -1441,15 +1442,15 @@ static int v2_devices(const char *dir, const struct bothy_resources *r, bothy_er
   for (uint32_t i = 0; i < n_old; i++) {
     memset(&attr, 0, sizeof(attr));
     attr.prog_id = old[i];
-    _cleanup_close_ int oldfd = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+    _cleanup_close_ int oldfd = (int) sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
     if (oldfd < 0) {
       if (errno == ENOENT)
         continue;
       return bothy_error_errno(err, "cannot open the old device program %u of '%s'", old[i], dir);
     }
     memset(&attr, 0, sizeof(attr));
-    attr.target_fd = (uint32_t)cgfd;
-    attr.attach_bpf_fd = (uint32_t)oldfd;
+    attr.target_fd = (uint32_t) cgfd;
+    attr.attach_bpf_fd = (uint32_t) oldfd;
     attr.attach_type = BPF_CGROUP_DEVICE;
     if (sys_bpf(BPF_PROG_DETACH, &attr) < 0 && errno != ENOENT)
       return bothy_error_errno(err, "cannot detach the old device program %u of '%s'", old[i], dir);
@@ -1497,14 +1498,14 @@ static int do_apply(struct bothy_cgroup *cg, const struct bothy_resources *r, bo
     bool wanted;
     const char *v1, *v2, *what;
   } need[] = {
-      {want_memory(r), "memory", "memory", "memory limits"},
-      {want_cpu(r), "cpu", "cpu", "CPU limits"},
-      {want_cpuset(r), "cpuset", "cpuset", "CPU and memory node sets"},
-      {given(r->pids_limit), "pids", "pids", "a pids limit"},
-      {want_io(r), "blkio", "io", "block I/O limits"},
-      {r->n_hugepage_limits > 0, "hugetlb", "hugetlb", "hugepage limits"},
-      /* Pure v2 needs no controller for them: a BPF program does it. */
-      {r->n_devices > 0 && cg->mode != BOTHY_CGROUP_V2, "devices", NULL, "device rules"},
+    { want_memory(r), "memory", "memory", "memory limits" },
+    { want_cpu(r), "cpu", "cpu", "CPU limits" },
+    { want_cpuset(r), "cpuset", "cpuset", "CPU and memory node sets" },
+    { given(r->pids_limit), "pids", "pids", "a pids limit" },
+    { want_io(r), "blkio", "io", "block I/O limits" },
+    { r->n_hugepage_limits > 0, "hugetlb", "hugetlb", "hugepage limits" },
+    /* Pure v2 needs no controller for them: a BPF program does it. */
+    { r->n_devices > 0 && cg->mode != BOTHY_CGROUP_V2, "devices", NULL, "device rules" },
   };
   for (size_t i = 0; i < ARRAY_SIZE(need); i++)
     if (need[i].wanted && !find_v1(cg, need[i].v1) && !(need[i].v2 && find_v2(cg, need[i].v2)))
@@ -1592,7 +1593,7 @@ static int read_pids_in(const char *dir, bool recursive, pid_t **v, size_t *n, b
       break;
     if (pid > 0) {
       *v = xrealloc(*v, (*n + 1) * sizeof(pid_t));
-      (*v)[(*n)++] = (pid_t)pid;
+      (*v)[(*n)++] = (pid_t) pid;
     }
     p = end;
     while (*p == '\n' || *p == ' ')
@@ -1696,7 +1697,7 @@ static int do_freeze(struct bothy_cgroup *cg, bothy_error_t *err)
     }
     sleep_ms(1);
   }
-  (void)cg_write(h->dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "0" : "THAWED", NULL);
+  (void) cg_write(h->dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "0" : "THAWED", NULL);
   return bothy_error_set(err, ETIMEDOUT, "cannot freeze the cgroup '%s'", h->dir);
 }
 
@@ -1737,7 +1738,7 @@ static int signal_pids(const pid_t *pids, size_t n, int sig, bothy_error_t *err)
   int ret = 0;
   for (size_t i = 0; i < n; i++)
     if (kill(pids[i], sig) < 0 && errno != ESRCH && ret == 0)
-      ret = bothy_error_errno(err, "cannot send signal %d to process %d", sig, (int)pids[i]);
+      ret = bothy_error_errno(err, "cannot send signal %d to process %d", sig, (int) pids[i]);
   return ret;
 }
 
@@ -1800,7 +1801,7 @@ static void kill_dir(const char *dir)
   _cleanup_free_ pid_t *pids = NULL;
   size_t n = 0;
   if (read_pids_in(dir, true, &pids, &n, NULL) >= 0)
-    (void)signal_pids(pids, n, SIGKILL, NULL);
+    (void) signal_pids(pids, n, SIGKILL, NULL);
 }
 
 /* Removes dir and the cgroups below it, deepest first. On cgroupfs rmdir()

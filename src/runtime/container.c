@@ -34,21 +34,20 @@
 #include "runtime/seccomp.h"
 #include "runtime/state.h"
 
-
 /* ---- helpers ------------------------------------------------------------ */
 
 static const struct {
   const char *name;
   int sig;
 } signals[] = {
-  { "HUP", SIGHUP },       { "INT", SIGINT },       { "QUIT", SIGQUIT },   { "ILL", SIGILL },
-  { "TRAP", SIGTRAP },     { "ABRT", SIGABRT },     { "IOT", SIGIOT },     { "BUS", SIGBUS },
-  { "FPE", SIGFPE },       { "KILL", SIGKILL },     { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },
-  { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE },     { "ALRM", SIGALRM },   { "TERM", SIGTERM },
-  { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },     { "CONT", SIGCONT },   { "STOP", SIGSTOP },
-  { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN },     { "TTOU", SIGTTOU },   { "URG", SIGURG },
-  { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ },     { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-  { "WINCH", SIGWINCH },   { "IO", SIGIO },         { "POLL", SIGPOLL },   { "PWR", SIGPWR },
+  { "HUP", SIGHUP },       { "INT", SIGINT },   { "QUIT", SIGQUIT },     { "ILL", SIGILL },
+  { "TRAP", SIGTRAP },     { "ABRT", SIGABRT }, { "IOT", SIGIOT },       { "BUS", SIGBUS },
+  { "FPE", SIGFPE },       { "KILL", SIGKILL }, { "USR1", SIGUSR1 },     { "SEGV", SIGSEGV },
+  { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },     { "TERM", SIGTERM },
+  { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "STOP", SIGSTOP },
+  { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },     { "URG", SIGURG },
+  { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
+  { "WINCH", SIGWINCH },   { "IO", SIGIO },     { "POLL", SIGPOLL },     { "PWR", SIGPWR },
   { "SYS", SIGSYS },
 };
 
@@ -107,7 +106,8 @@ static enum bothy_status current_status(struct loaded *l)
   return s;
 }
 
-static int load(const struct bothy_runtime *rt, const char *id, struct loaded *l, bothy_error_t *err)
+static int load(const struct bothy_runtime *rt, const char *id, struct loaded *l,
+                bothy_error_t *err)
 {
   memset(l, 0, sizeof(*l));
   l->rootfd = l->dirfd = -1;
@@ -187,8 +187,9 @@ static int recv_fd(int sock)
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf) };
+  struct msghdr msg = {
+    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)
+  };
   ssize_t r;
   do
     r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -243,16 +244,15 @@ static struct bothy_cgroup_config cgroup_config(const struct bothy_runtime *rt,
  * AllowedDevices), appended after the spec's rules: mknod of any node, the
  * default /dev nodes, the pty master and slaves. */
 static const struct bothy_device_rule default_allowed[] = {
-  { true, 'c', -1, -1, (char *) "m" },  { true, 'b', -1, -1, (char *) "m" },
-  { true, 'c', 1, 3, (char *) "rwm" },  { true, 'c', 1, 5, (char *) "rwm" },
-  { true, 'c', 1, 7, (char *) "rwm" },  { true, 'c', 1, 8, (char *) "rwm" },
-  { true, 'c', 1, 9, (char *) "rwm" },  { true, 'c', 5, 0, (char *) "rwm" },
-  { true, 'c', 5, 1, (char *) "rwm" },  { true, 'c', 5, 2, (char *) "rwm" },
+  { true, 'c', -1, -1, (char *) "m" },    { true, 'b', -1, -1, (char *) "m" },
+  { true, 'c', 1, 3, (char *) "rwm" },    { true, 'c', 1, 5, (char *) "rwm" },
+  { true, 'c', 1, 7, (char *) "rwm" },    { true, 'c', 1, 8, (char *) "rwm" },
+  { true, 'c', 1, 9, (char *) "rwm" },    { true, 'c', 5, 0, (char *) "rwm" },
+  { true, 'c', 5, 1, (char *) "rwm" },    { true, 'c', 5, 2, (char *) "rwm" },
   { true, 'c', 136, -1, (char *) "rwm" },
 };
 
-static int apply_resources(struct bothy_cgroup *cg, const struct bothy_spec *s,
-                           bothy_error_t *err)
+static int apply_resources(struct bothy_cgroup *cg, const struct bothy_spec *s, bothy_error_t *err)
 {
   if (!s->has_resources)
     return 0;
@@ -269,8 +269,8 @@ static int apply_resources(struct bothy_cgroup *cg, const struct bothy_spec *s,
     for (size_t i = 0; i < s->n_devices; i++) {
       const struct bothy_device *d = &s->devices[i];
       if (d->type == 'c' || d->type == 'b' || d->type == 'u')
-        rules[k++] = (struct bothy_device_rule) { true, d->type == 'b' ? 'b' : 'c', d->major,
-                                                  d->minor, (char *) "rwm" };
+        rules[k++] = (struct bothy_device_rule){ true, d->type == 'b' ? 'b' : 'c', d->major,
+                                                 d->minor, (char *) "rwm" };
     }
     r.devices = rules;
     r.n_devices = k;
@@ -376,14 +376,15 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
     return bothy_error_set(err, 0, "'%s': 'process' is required", config);
   if (!s->namespaces[BOTHY_NS_MOUNT].enabled)
     return bothy_error_set(err, 0, "'%s': a mount namespace is required", config);
-  _cleanup_free_ char *root = s->root_path[0] == '/' ? xstrdup(s->root_path)
-                                                     : xasprintf("%s/%s", bundle, s->root_path);
+  _cleanup_free_ char *root =
+      s->root_path[0] == '/' ? xstrdup(s->root_path) : xasprintf("%s/%s", bundle, s->root_path);
   char rootfs[PATH_MAX];
   if (!realpath(root, rootfs))
     return bothy_error_errno(err, "rootfs '%s'", root);
   if (s->process.terminal && !o->console_socket && (!for_run || o->detach))
-    return bothy_error_set(err, 0, "cannot allocate tty if bothy-runtime will detach without "
-                                   "setting console socket");
+    return bothy_error_set(err, 0,
+                           "cannot allocate tty if bothy-runtime will detach without "
+                           "setting console socket");
   if (!s->process.terminal && o->console_socket)
     return bothy_error_set(err, 0,
                            "cannot use console socket if bothy-runtime will not detach or "
@@ -420,14 +421,13 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   /* From here on, a failure must remove what was created. */
   /* 0622 whatever the umask: the init process may run as another uid (a
    * user namespace) and opens it for writing through the state dir fd. */
-  if (mkfifoat(c->dirfd, "exec.fifo", 0622) < 0 ||
-      fchmodat(c->dirfd, "exec.fifo", 0622, 0) < 0) {
+  if (mkfifoat(c->dirfd, "exec.fifo", 0622) < 0 || fchmodat(c->dirfd, "exec.fifo", 0622, 0) < 0) {
     bothy_error_errno(err, "cannot create exec.fifo");
     goto fail;
   }
   spec_json = bothy_json_dump(s->json, false);
-  if (bothy_write_file_replace(c->dirfd, "config.json", spec_json, strlen(spec_json), 0600,
-                               err) < 0)
+  if (bothy_write_file_replace(c->dirfd, "config.json", spec_json, strlen(spec_json), 0600, err) <
+      0)
     goto fail;
 
   struct bothy_cgroup_config cc = cgroup_config(rt, s, o->id);
@@ -927,8 +927,8 @@ out:
   return r < 0 ? -1 : 0;
 }
 
-int bothy_container_pids(const struct bothy_runtime *rt, const char *id, pid_t **ret,
-                         size_t *ret_n, bothy_error_t *err)
+int bothy_container_pids(const struct bothy_runtime *rt, const char *id, pid_t **ret, size_t *ret_n,
+                         bothy_error_t *err)
 {
   struct loaded l;
   int r = load(rt, id, &l, err);
@@ -1075,8 +1075,9 @@ int bothy_container_exec(const struct bothy_runtime *rt, const struct bothy_exec
     strv_add_unique(&proc.caps.ambient, o->caps[i]);
   }
   if (proc.terminal && !o->console_socket && o->detach) {
-    r = bothy_error_set(err, 0, "cannot allocate tty if bothy-runtime will detach without "
-                                "setting console socket");
+    r = bothy_error_set(err, 0,
+                        "cannot allocate tty if bothy-runtime will detach without "
+                        "setting console socket");
     goto out;
   }
   if (proc.has_caps && (r = bothy_caps_parse(&proc.caps, &caps, err)) < 0)

@@ -10,32 +10,32 @@
 #include "runtime/spec.h"
 
 struct bothy_runtime {
-  const char *root;     /* state root, e.g. /run/bothy-runtime */
-  bool systemd_cgroup;  /* cgroupsPath is slice:prefix:name */
+  const char *root;    /* state root, e.g. /run/bothy-runtime */
+  bool systemd_cgroup; /* cgroupsPath is slice:prefix:name */
 };
 
 struct bothy_create_opts {
   const char *id;
-  const char *bundle;         /* NULL: current directory */
+  const char *bundle; /* NULL: current directory */
   const char *pid_file;
   const char *console_socket;
   int preserve_fds;
   bool no_pivot;
   bool no_new_keyring;
-  bool detach;                /* run: do not wait */
-  bool keep;                  /* run: keep the container after it exits */
+  bool detach; /* run: do not wait */
+  bool keep;   /* run: keep the container after it exits */
 };
 
 struct bothy_exec_opts {
   const char *id;
-  const char *process_file;   /* -p: a process.json; else args below */
+  const char *process_file; /* -p: a process.json; else args below */
   char **args;
   const char *cwd;
-  char **env;                 /* -e KEY=VALUE, added to the container's */
-  const char *user;           /* "uid[:gid]" */
+  char **env;       /* -e KEY=VALUE, added to the container's */
+  const char *user; /* "uid[:gid]" */
   gid_t *additional_gids;
   size_t n_additional_gids;
-  char **caps;                /* --cap: added to every set */
+  char **caps; /* --cap: added to every set */
   bool no_new_privs;
   bool tty;
   bool detach;
@@ -62,8 +62,8 @@ int bothy_container_delete(const struct bothy_runtime *rt, const char *id, bool 
                            bothy_error_t *err);
 int bothy_container_pause(const struct bothy_runtime *rt, const char *id, bool pause,
                           bothy_error_t *err);
-int bothy_container_pids(const struct bothy_runtime *rt, const char *id, pid_t **ret,
-                         size_t *ret_n, bothy_error_t *err);
+int bothy_container_pids(const struct bothy_runtime *rt, const char *id, pid_t **ret, size_t *ret_n,
+                         bothy_error_t *err);
 int bothy_container_exec(const struct bothy_runtime *rt, const struct bothy_exec_opts *o,
                          int *ret_exit, bothy_error_t *err);
 

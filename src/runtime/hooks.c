@@ -28,8 +28,8 @@ int bothy_hooks_run(const struct bothy_spec *spec, enum bothy_hook_kind kind,
       return bothy_error_prefix(err, "%s hook #%zu", bothy_hook_kind_name(kind), i);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return bothy_error_set(err, 0, "%s hook #%zu: cannot run '%s'", bothy_hook_kind_name(kind), i,
-                               h->path);
+        return bothy_error_set(err, 0, "%s hook #%zu: cannot run '%s'", bothy_hook_kind_name(kind),
+                               i, h->path);
       return bothy_error_set(err, 0, "%s hook #%zu '%s' failed with exit status %d",
                              bothy_hook_kind_name(kind), i, h->path, bothy_exit_code(status));
     }

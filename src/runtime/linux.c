@@ -202,8 +202,9 @@ static int send_fd(int sock, int fd)
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof(u));
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf) };
+  struct msghdr msg = {
+    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)
+  };
   struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -258,8 +259,7 @@ static int apply_rlimits(const struct bothy_process *p, bothy_error_t *err)
     struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
     if (setrlimit(p->rlimits[i].resource, &rl) < 0)
       return bothy_error_errno(err, "cannot set rlimit %d to %llu/%llu", p->rlimits[i].resource,
-                               (unsigned long long) rl.rlim_cur,
-                               (unsigned long long) rl.rlim_max);
+                               (unsigned long long) rl.rlim_cur, (unsigned long long) rl.rlim_max);
   }
   return 0;
 }
@@ -314,8 +314,8 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
   bothy_error_t err = NULL;
   const struct bothy_spec *s = ctx->spec;
   const struct bothy_process *p = ctx->process;
-  bool userns_new = ctx->init && s->namespaces[BOTHY_NS_USER].enabled &&
-                    !s->namespaces[BOTHY_NS_USER].path;
+  bool userns_new =
+      ctx->init && s->namespaces[BOTHY_NS_USER].enabled && !s->namespaces[BOTHY_NS_USER].path;
 
   /* A runtime killed while we set up must not leave us behind. */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -360,10 +360,9 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
         sync_expect(sync_fd, SYNC_HOOKS_DONE, NULL, "createRuntime hooks", &err) < 0)
       _exit(1);
     if (s->n_hooks[BOTHY_HOOK_CREATE_CONTAINER]) {
-      _cleanup_json_ json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0",
-                                            "id", ctx->id, "status", "creating", "pid",
-                                            (int) getpid(), "bundle",
-                                            ctx->bundle ? ctx->bundle : "");
+      _cleanup_json_ json_t *st =
+          json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0", "id", ctx->id, "status",
+                    "creating", "pid", (int) getpid(), "bundle", ctx->bundle ? ctx->bundle : "");
       _cleanup_free_ char *sj = bothy_json_dump(st, false);
       if (bothy_hooks_run(s, BOTHY_HOOK_CREATE_CONTAINER, sj, &err) < 0)
         child_fail(sync_fd, &err);
@@ -421,10 +420,9 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
     (void) fifo;
     ctx->state_dirfd = safe_close(ctx->state_dirfd);
     if (s->n_hooks[BOTHY_HOOK_START_CONTAINER]) {
-      _cleanup_json_ json_t *st = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0",
-                                            "id", ctx->id, "status", "created", "pid",
-                                            (int) getpid(), "bundle",
-                                            ctx->bundle ? ctx->bundle : "");
+      _cleanup_json_ json_t *st =
+          json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0", "id", ctx->id, "status",
+                    "created", "pid", (int) getpid(), "bundle", ctx->bundle ? ctx->bundle : "");
       _cleanup_free_ char *sj = bothy_json_dump(st, false);
       if (bothy_hooks_run(s, BOTHY_HOOK_START_CONTAINER, sj, &err) < 0)
         child_fail(-1, &err);
@@ -465,7 +463,7 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
       fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   sigprocmask(SIG_SETMASK, &ctx->child_sigmask, NULL);
-  execve(exe, p->args, p->env ? p->env : (char *[]) { NULL });
+  execve(exe, p->args, p->env ? p->env : (char *[]){ NULL });
   bothy_error_errno(&err, "exec: \"%s\"", p->args[0]);
   child_fail(sync_fd, &err);
 }
@@ -480,7 +478,7 @@ static pid_t clone_child(int flags)
 /* Namespaces to join by fd, in the order they must be joined: user first
  * (it grants the rights for the rest), mount last (paths change after it). */
 static const enum bothy_ns_type join_order[] = {
-  BOTHY_NS_USER, BOTHY_NS_IPC, BOTHY_NS_UTS, BOTHY_NS_NETWORK,
+  BOTHY_NS_USER, BOTHY_NS_IPC,    BOTHY_NS_UTS,  BOTHY_NS_NETWORK,
   BOTHY_NS_PID,  BOTHY_NS_CGROUP, BOTHY_NS_TIME, BOTHY_NS_MOUNT,
 };
 
@@ -490,8 +488,7 @@ static bool same_ns(pid_t pid, enum bothy_ns_type t)
   struct stat sa, sb;
   snprintf(a, sizeof(a), "/proc/self/ns/%s", bothy_ns_proc_name(t));
   snprintf(b, sizeof(b), "/proc/%d/ns/%s", (int) pid, bothy_ns_proc_name(t));
-  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
-         sa.st_dev == sb.st_dev;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
 }
 
 int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t *err)

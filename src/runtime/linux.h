@@ -22,23 +22,23 @@ struct bothy_linux_ctx {
   const struct bothy_spec *spec;
   const struct bothy_process *process; /* what to execute */
   const char *id;
-  const char *rootfs;           /* absolute; create only */
-  const char *bundle;           /* for the state given to in-container hooks */
-  int state_dirfd;              /* exec.fifo is here; -1: start at once (exec) */
-  int console_socket;           /* connected unix socket for the pty master, or -1 */
-  int preserve_fds;             /* fds 3 .. 3+n-1 pass into the container */
+  const char *rootfs; /* absolute; create only */
+  const char *bundle; /* for the state given to in-container hooks */
+  int state_dirfd;    /* exec.fifo is here; -1: start at once (exec) */
+  int console_socket; /* connected unix socket for the pty master, or -1 */
+  int preserve_fds;   /* fds 3 .. 3+n-1 pass into the container */
   bool no_pivot;
   bool no_new_keyring;
-  bool init;                    /* the container's init (create/run), not exec */
-  pid_t join_pid;               /* exec: join every namespace of this process */
+  bool init;                            /* the container's init (create/run), not exec */
+  pid_t join_pid;                       /* exec: join every namespace of this process */
   struct bothy_seccomp_filter *seccomp; /* NULL: none */
   const struct bothy_capset *caps;      /* NULL: unchanged */
   const struct bothy_cgroup_mount *cgroups;
   size_t n_cgroups;
-  sigset_t child_sigmask;       /* restored in the child before execve */
+  sigset_t child_sigmask; /* restored in the child before execve */
 
   /* Parent-side steps, called in the runtime while the child waits. */
-  int (*on_created)(void *data, pid_t pid, bothy_error_t *err);   /* cgroup, oom */
+  int (*on_created)(void *data, pid_t pid, bothy_error_t *err);        /* cgroup, oom */
   int (*on_create_runtime)(void *data, pid_t pid, bothy_error_t *err); /* hooks */
   void *data;
 

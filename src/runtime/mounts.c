@@ -51,8 +51,8 @@ static int bind_remount(const char *target, unsigned long flags, const char *wha
   unsigned long f = MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC | MS_REMOUNT));
   if (mount(NULL, target, NULL, f, NULL) == 0)
     return 0;
-  if (errno == EPERM && mount(NULL, target, NULL, f | (locked_flags(target) & ~MS_RDONLY),
-                              NULL) == 0)
+  if (errno == EPERM &&
+      mount(NULL, target, NULL, f | (locked_flags(target) & ~MS_RDONLY), NULL) == 0)
     return 0;
   return bothy_error_errno(err, "cannot remount '%s'", what);
 }
@@ -162,8 +162,7 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
     if (fd < 0)
       return -1;
     FDPATH(target, fd);
-    if (bind_remount(target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, m->destination,
-                     err) < 0)
+    if (bind_remount(target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, m->destination, err) < 0)
       return -1;
   }
   return 0;
@@ -252,8 +251,8 @@ struct default_dev {
 };
 
 static const struct default_dev default_devs[] = {
-  { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
-  { "/dev/random", 1, 8 },  { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+  { "/dev/null", 1, 3 },   { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
+  { "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 };
 
 static int make_device(struct bothy_rootfs_ctx *ctx, const char *path, char type, unsigned maj,
@@ -321,7 +320,7 @@ static int setup_dev(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
   static const struct {
     const char *target, *name;
   } links[] = {
-    { "/proc/self/fd", "fd" },      { "/proc/self/fd/0", "stdin" },
+    { "/proc/self/fd", "fd" },       { "/proc/self/fd/0", "stdin" },
     { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
     { "pts/ptmx", "ptmx" },
   };

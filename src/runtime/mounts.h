@@ -19,12 +19,12 @@ struct bothy_cgroup_mount {
 
 struct bothy_rootfs_ctx {
   const struct bothy_spec *spec;
-  const char *rootfs;      /* absolute host path */
-  bool userns;             /* in a new user namespace: bind devices, fall back on EPERM */
-  bool cgroupns;           /* in a new cgroup namespace: mount cgroupfs, else bind */
+  const char *rootfs; /* absolute host path */
+  bool userns;        /* in a new user namespace: bind devices, fall back on EPERM */
+  bool cgroupns;      /* in a new cgroup namespace: mount cgroupfs, else bind */
   const struct bothy_cgroup_mount *cgroups;
   size_t n_cgroups;
-  int rootfd;              /* set by bothy_rootfs_prepare */
+  int rootfd; /* set by bothy_rootfs_prepare */
   /* Called once, before the first cgroup mount (or after all mounts when
    * there is none): the process must be in its cgroup, and in its cgroup
    * namespace, before cgroupfs is mounted. NULL: nothing to wait for. */

@@ -32,9 +32,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(scmp_filter_ctx, seccomp_release)
 #define TRACE_MAX 0xffff
 
 const char *const bothy_seccomp_known_actions[] = {
-  "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-  "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",        "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
-  NULL,
+  "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+  "SCMP_ACT_TRAP",  "SCMP_ACT_ERRNO",        "SCMP_ACT_TRACE",
+  "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",          NULL,
 };
 
 static const struct {
@@ -78,14 +78,12 @@ static const struct {
 /* Every architecture the runtime spec names; libseccomp's name is the suffix
  * in lowercase. */
 static const char *const spec_archs[] = {
-  "SCMP_ARCH_X86",         "SCMP_ARCH_X86_64",      "SCMP_ARCH_X32",
-  "SCMP_ARCH_ARM",         "SCMP_ARCH_AARCH64",     "SCMP_ARCH_MIPS",
-  "SCMP_ARCH_MIPS64",      "SCMP_ARCH_MIPS64N32",   "SCMP_ARCH_MIPSEL",
-  "SCMP_ARCH_MIPSEL64",    "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-  "SCMP_ARCH_PPC64",       "SCMP_ARCH_PPC64LE",     "SCMP_ARCH_S390",
-  "SCMP_ARCH_S390X",       "SCMP_ARCH_PARISC",      "SCMP_ARCH_PARISC64",
-  "SCMP_ARCH_RISCV64",     "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K",
-  "SCMP_ARCH_SH",          "SCMP_ARCH_SHEB",
+  "SCMP_ARCH_X86",     "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",         "SCMP_ARCH_ARM",
+  "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",     "SCMP_ARCH_MIPS64",      "SCMP_ARCH_MIPS64N32",
+  "SCMP_ARCH_MIPSEL",  "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+  "SCMP_ARCH_PPC64",   "SCMP_ARCH_PPC64LE",  "SCMP_ARCH_S390",        "SCMP_ARCH_S390X",
+  "SCMP_ARCH_PARISC",  "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",     "SCMP_ARCH_LOONGARCH64",
+  "SCMP_ARCH_M68K",    "SCMP_ARCH_SH",       "SCMP_ARCH_SHEB",
 };
 
 #define ARCH_PREFIX "SCMP_ARCH_"
@@ -160,7 +158,7 @@ static int parse_condition(const struct bothy_seccomp_arg *a, const char *what,
     if (streq(a->op, bothy_seccomp_known_operators[i])) {
       /* For SCMP_CMP_MASKED_EQ datum_a is the mask and datum_b the value it
        * must equal, which is the order of value and valueTwo in the spec. */
-      *ret = (struct scmp_arg_cmp) {
+      *ret = (struct scmp_arg_cmp){
         .arg = a->index,
         .op = operators[i],
         .datum_a = a->value,
@@ -208,8 +206,7 @@ static int add_syscall_rules(scmp_filter_ctx ctx, const struct bothy_seccomp_sys
     }
     int r = 0;
     if (!same_index) {
-      r = seccomp_rule_add_array(ctx, action, nr, (unsigned) sc->n_args,
-                                 sc->n_args ? cmps : NULL);
+      r = seccomp_rule_add_array(ctx, action, nr, (unsigned) sc->n_args, sc->n_args ? cmps : NULL);
     } else {
       /* libseccomp refuses two comparisons of one argument in a rule (they
        * would have to be OR-ed); runc and crun then give each condition a
@@ -311,8 +308,7 @@ int bothy_seccomp_compile(const struct bothy_seccomp *s, struct bothy_seccomp_fi
     r = seccomp_arch_add(ctx, (uint32_t) token);
     /* The native architecture is in every new filter already. */
     if (r < 0 && r != -EEXIST)
-      return bothy_error_set(err, -r, "linux.seccomp.architectures[%zu]: cannot add '%s'", i,
-                             name);
+      return bothy_error_set(err, -r, "linux.seccomp.architectures[%zu]: cannot add '%s'", i, name);
   }
 
   unsigned kernel_flags = 0;

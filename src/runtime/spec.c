@@ -127,14 +127,10 @@ static const struct {
   const char *name;
   unsigned long flag;
 } propagation_flags[] = {
-  { "private", MS_PRIVATE },
-  { "rprivate", MS_PRIVATE | MS_REC },
-  { "shared", MS_SHARED },
-  { "rshared", MS_SHARED | MS_REC },
-  { "slave", MS_SLAVE },
-  { "rslave", MS_SLAVE | MS_REC },
-  { "unbindable", MS_UNBINDABLE },
-  { "runbindable", MS_UNBINDABLE | MS_REC },
+  { "private", MS_PRIVATE },       { "rprivate", MS_PRIVATE | MS_REC },
+  { "shared", MS_SHARED },         { "rshared", MS_SHARED | MS_REC },
+  { "slave", MS_SLAVE },           { "rslave", MS_SLAVE | MS_REC },
+  { "unbindable", MS_UNBINDABLE }, { "runbindable", MS_UNBINDABLE | MS_REC },
 };
 
 static unsigned long propagation_from_name(const char *name)
@@ -232,7 +228,7 @@ static int parse_id_mappings(json_t *arr, const char *ctx, struct bothy_id_mappi
       return -1;
     if (c > UINT32_MAX || h > UINT32_MAX || s > UINT32_MAX || s == 0)
       return bothy_error_set(err, 0, "'%s': invalid id mapping", c2);
-    m[i] = (struct bothy_id_mapping) { (uint32_t) c, (uint32_t) h, (uint32_t) s };
+    m[i] = (struct bothy_id_mapping){ (uint32_t) c, (uint32_t) h, (uint32_t) s };
   }
   *ret = TAKE_PTR(m);
   *ret_n = n;
@@ -310,7 +306,7 @@ static int parse_rlimits(json_t *p, struct bothy_process *proc, bothy_error_t *e
     if (soft > hard)
       return bothy_error_set(err, 0, "'%s': soft limit %llu is above hard limit %llu", ctx,
                              (unsigned long long) soft, (unsigned long long) hard);
-    proc->rlimits[i] = (struct bothy_rlimit) { res, soft, hard };
+    proc->rlimits[i] = (struct bothy_rlimit){ res, soft, hard };
   }
   return 0;
 }
@@ -374,8 +370,7 @@ int bothy_process_from_json(json_t *p, const char *ctx, struct bothy_process *pr
       proc->additional_gids = xcalloc(proc->n_additional_gids + 1, sizeof(gid_t));
       for (size_t i = 0; i < proc->n_additional_gids; i++) {
         json_t *g = json_array_get(ag, i);
-        if (!json_is_integer(g) || json_integer_value(g) < 0 ||
-            json_integer_value(g) >= UINT32_MAX)
+        if (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) >= UINT32_MAX)
           return bothy_error_set(err, 0, "'process.user.additionalGids[%zu]' must be a gid", i);
         proc->additional_gids[i] = (gid_t) json_integer_value(g);
       }
@@ -568,8 +563,7 @@ static int parse_resources(json_t *res, struct bothy_resources *r, bothy_error_t
       return bothy_error_set(err, 0, "'%s.limit' must be -1 or a number of bytes", m);
     if (r->memory_swap != BOTHY_UNSET && r->memory_limit != BOTHY_UNSET && r->memory_swap > 0 &&
         r->memory_limit > 0 && r->memory_swap < r->memory_limit)
-      return bothy_error_set(err, 0,
-                             "'%s.swap' (memory+swap) must not be below '%s.limit'", m, m);
+      return bothy_error_set(err, 0, "'%s.swap' (memory+swap) must not be below '%s.limit'", m, m);
   }
   if (cpu) {
     const char *m = "linux.resources.cpu";
@@ -662,8 +656,8 @@ static int parse_resources(json_t *res, struct bothy_resources *r, bothy_error_t
   if (netcls) {
     uint64_t u;
     int k = bothy_json_uint64(netcls, "classID", "linux.resources.network", &u, err);
-    if (k < 0 || bothy_json_array(netcls, "priorities", "linux.resources.network", &netprio,
-                                  err) < 0)
+    if (k < 0 ||
+        bothy_json_array(netcls, "priorities", "linux.resources.network", &netprio, err) < 0)
       return -1;
     if (k > 0)
       r->net_cls_classid = (int64_t) u;
@@ -762,8 +756,8 @@ static void seccomp_free(struct bothy_seccomp *sc)
  * setting one that is not would change the host. */
 static int check_sysctl(const struct bothy_spec *s, const char *key, bothy_error_t *err)
 {
-  static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
-                                     "kernel.sem",    "kernel.shmall", "kernel.shmmax",
+  static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb",         "kernel.msgmni",
+                                     "kernel.sem",    "kernel.shmall",         "kernel.shmmax",
                                      "kernel.shmmni", "kernel.shm_rmid_forced" };
   for (size_t i = 0; i < ARRAY_SIZE(ipc); i++)
     if (streq(key, ipc[i])) {
@@ -774,20 +768,18 @@ static int check_sysctl(const struct bothy_spec *s, const char *key, bothy_error
     }
   if (strncmp(key, "fs.mqueue.", 10) == 0) {
     if (!s->namespaces[BOTHY_NS_IPC].enabled)
-      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's IPC namespace",
-                             key);
+      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's IPC namespace", key);
     return 0;
   }
   if (strncmp(key, "net.", 4) == 0) {
     if (!s->namespaces[BOTHY_NS_NETWORK].enabled)
-      return bothy_error_set(err, 0,
-                             "sysctl '%s' is not allowed in the host's network namespace", key);
+      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's network namespace",
+                             key);
     return 0;
   }
   if (streq(key, "kernel.hostname") || streq(key, "kernel.domainname")) {
     if (!s->namespaces[BOTHY_NS_UTS].enabled)
-      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's UTS namespace",
-                             key);
+      return bothy_error_set(err, 0, "sysctl '%s' is not allowed in the host's UTS namespace", key);
     return 0;
   }
   return bothy_error_set(err, 0, "sysctl '%s' is not in a separate kernel namespace", key);
@@ -840,8 +832,9 @@ static int parse_linux(struct bothy_spec *s, json_t *lx, bothy_error_t *err)
     return -1;
   if (s->namespaces[BOTHY_NS_USER].enabled && !s->namespaces[BOTHY_NS_USER].path &&
       (!s->n_uid_mappings || !s->n_gid_mappings))
-    return bothy_error_set(err, 0, "a new user namespace needs 'linux.uidMappings' and "
-                                   "'linux.gidMappings'");
+    return bothy_error_set(err, 0,
+                           "a new user namespace needs 'linux.uidMappings' and "
+                           "'linux.gidMappings'");
   if ((s->n_uid_mappings || s->n_gid_mappings) && !s->namespaces[BOTHY_NS_USER].enabled)
     return bothy_error_set(err, 0, "'linux.uidMappings' is set but there is no user namespace");
   if (devs) {
@@ -899,8 +892,8 @@ static int parse_linux(struct bothy_spec *s, json_t *lx, bothy_error_t *err)
     if (!s->rootfs_propagation)
       return bothy_error_set(err, 0, "'linux.rootfsPropagation': unknown value '%s'", prop);
   }
-  if (pers && bothy_json_strdup(pers, "domain", "linux.personality", &s->personality_domain,
-                                err) < 0)
+  if (pers &&
+      bothy_json_strdup(pers, "domain", "linux.personality", &s->personality_domain, err) < 0)
     return -1;
   return 0;
 }

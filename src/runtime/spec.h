@@ -25,7 +25,7 @@ struct bothy_mount {
   char *destination;
   char *type;
   char *source;
-  char **options;            /* as given */
+  char **options; /* as given */
   /* Derived from options by the parser: */
   unsigned long flags;       /* MS_* to set */
   unsigned long clear_flags; /* MS_* cleared by "rw", "suid", "dev", "exec"... */
@@ -89,8 +89,8 @@ enum bothy_ns_type {
 };
 
 struct bothy_namespace {
-  bool enabled;   /* listed in linux.namespaces */
-  char *path;     /* join this one instead of creating one */
+  bool enabled; /* listed in linux.namespaces */
+  char *path;   /* join this one instead of creating one */
 };
 
 struct bothy_device {
@@ -103,10 +103,10 @@ struct bothy_device {
 
 struct bothy_device_rule {
   bool allow;
-  char type;        /* 'a', 'c', 'b' */
-  int64_t major;    /* -1: any */
-  int64_t minor;    /* -1: any */
-  char *access;     /* subset of "rwm"; NULL: "rwm" */
+  char type;     /* 'a', 'c', 'b' */
+  int64_t major; /* -1: any */
+  int64_t minor; /* -1: any */
+  char *access;  /* subset of "rwm"; NULL: "rwm" */
 };
 
 struct bothy_weight_device {
@@ -167,8 +167,8 @@ struct bothy_seccomp_arg {
 
 struct bothy_seccomp_syscall {
   char **names;
-  char *action;         /* "SCMP_ACT_ERRNO", ... */
-  int64_t errno_ret;    /* BOTHY_UNSET: EPERM for ERRNO/TRACE */
+  char *action;      /* "SCMP_ACT_ERRNO", ... */
+  int64_t errno_ret; /* BOTHY_UNSET: EPERM for ERRNO/TRACE */
   struct bothy_seccomp_arg *args;
   size_t n_args;
 };
@@ -234,7 +234,7 @@ struct bothy_spec {
   struct bothy_resources resources;
   struct bothy_sysctl *sysctl;
   size_t n_sysctl;
-  struct bothy_seccomp *seccomp; /* NULL if absent */
+  struct bothy_seccomp *seccomp;    /* NULL if absent */
   unsigned long rootfs_propagation; /* MS_* | MS_REC, 0: default (rslave, as runc) */
   char **masked_paths;
   char **readonly_paths;

@@ -81,9 +81,9 @@ static void make_rootless(json_t *spec)
     if (streq(dst, "/sys/fs/cgroup"))
       continue;
     if (streq(dst, "/sys")) {
-      json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination",
-                                           "/sys", "type", "none", "source", "/sys", "options",
-                                           "rbind", "nosuid", "noexec", "nodev", "ro"));
+      json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s]}", "destination", "/sys",
+                                           "type", "none", "source", "/sys", "options", "rbind",
+                                           "nosuid", "noexec", "nodev", "ro"));
       continue;
     }
     if (streq(dst, "/dev/pts")) {

@@ -32,8 +32,8 @@ int bothy_id_validate(const char *id, bothy_error_t *err)
     return bothy_error_set(err, 0, "invalid container id format: %s", id);
   for (const char *p = id; *p; p++) {
     char c = *p;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '+' || c == '-' || c == '.'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '+' || c == '-' || c == '.'))
       return bothy_error_set(err, 0, "invalid container id format: %s", id);
   }
   if (strlen(id) > 1024)
@@ -119,8 +119,8 @@ int bothy_state_load(int dirfd, struct bothy_state **ret, bothy_error_t *err)
   int own = 0;
   const char *id = NULL, *bundle = NULL, *rootfs = NULL, *created = NULL, *owner = NULL;
   if (json_unpack(o, "{s:s, s:I, s:I, s:s, s:s, s:s, s:s, s?b}", "id", &id, "pid", &pid,
-                  "start_time", &start, "bundle", &bundle, "rootfs", &rootfs, "created",
-                  &created, "owner", &owner, "own_pidns", &own) < 0) {
+                  "start_time", &start, "bundle", &bundle, "rootfs", &rootfs, "created", &created,
+                  "owner", &owner, "own_pidns", &own) < 0) {
     free(st);
     return bothy_error_set(err, 0, "state.json is malformed");
   }
@@ -191,10 +191,9 @@ enum bothy_status bothy_state_status(int dirfd, const struct bothy_state *st)
 json_t *bothy_state_to_json(const struct bothy_state *st, enum bothy_status status)
 {
   json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "ociVersion", "1.2.0", "id",
-                        st->id, "pid",
-                        (json_int_t) (status == BOTHY_STATUS_STOPPED ? 0 : st->pid), "status",
-                        bothy_status_name(status), "bundle", st->bundle, "rootfs", st->rootfs,
-                        "created", st->created, "owner", st->owner ? st->owner : "");
+                        st->id, "pid", (json_int_t) (status == BOTHY_STATUS_STOPPED ? 0 : st->pid),
+                        "status", bothy_status_name(status), "bundle", st->bundle, "rootfs",
+                        st->rootfs, "created", st->created, "owner", st->owner ? st->owner : "");
   if (st->annotations && json_object_size(st->annotations))
     json_object_set(o, "annotations", st->annotations);
   return o;

@@ -27,7 +27,7 @@ struct bothy_state {
   unsigned long long start_time; /* /proc/PID/stat field 22 */
   char *bundle;
   char *rootfs;
-  char *created;      /* RFC 3339, UTC */
+  char *created; /* RFC 3339, UTC */
   char *owner;
   json_t *annotations; /* owned, may be NULL */
   json_t *cgroup;      /* owned: the cgroup module's serialised paths */

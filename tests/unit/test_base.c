@@ -110,7 +110,7 @@ static void test_in_root_resolution(void **state)
   struct stat st;
   assert_int_equal(fstatat(dfd, "etc/sub/dir", &st, 0), 0); /* created inside */
   assert_true(S_ISDIR(st.st_mode));
-  assert_int_not_equal(stat("/etc/sub", &st), 0);             /* not on the host */
+  assert_int_not_equal(stat("/etc/sub", &st), 0); /* not on the host */
   fd = bothy_touch_in_root(dfd, "up/file", 0644, &err);
   assert_true(fd >= 0);
   close(fd);
@@ -150,14 +150,19 @@ static void test_json_getters(void **state)
 static void test_cmd_timeout_and_stdin(void **state)
 {
   char *const argv[] = { (char *) "sh", (char *) "-c", (char *) "read x; exit $x", NULL };
-  struct bothy_cmd cmd = { .path = "/bin/sh", .argv = argv, .input = "7\n", .input_len = 2,
-                           .stdout_fd = -1, .stderr_fd = -1 };
+  struct bothy_cmd cmd = { .path = "/bin/sh",
+                           .argv = argv,
+                           .input = "7\n",
+                           .input_len = 2,
+                           .stdout_fd = -1,
+                           .stderr_fd = -1 };
   int st = 0;
   assert_int_equal(bothy_cmd_run(&cmd, &st, NULL), 0);
   assert_int_equal(bothy_exit_code(st), 7);
   char *const sleeper[] = { (char *) "sh", (char *) "-c", (char *) "exec sleep 30", NULL };
-  struct bothy_cmd slow = { .path = "/bin/sh", .argv = sleeper, .timeout_sec = 1,
-                            .stdout_fd = -1, .stderr_fd = -1 };
+  struct bothy_cmd slow = {
+    .path = "/bin/sh", .argv = sleeper, .timeout_sec = 1, .stdout_fd = -1, .stderr_fd = -1
+  };
   bothy_error_t err = NULL;
   assert_true(bothy_cmd_run(&slow, &st, &err) < 0);
   assert_int_equal(err->code, ETIMEDOUT);
@@ -190,9 +195,12 @@ static void test_digest(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_error_set_and_prefix), cmocka_unit_test(test_strv_env),
-    cmocka_unit_test(test_atomic_write),         cmocka_unit_test(test_in_root_resolution),
-    cmocka_unit_test(test_json_getters),         cmocka_unit_test(test_cmd_timeout_and_stdin),
+    cmocka_unit_test(test_error_set_and_prefix),
+    cmocka_unit_test(test_strv_env),
+    cmocka_unit_test(test_atomic_write),
+    cmocka_unit_test(test_in_root_resolution),
+    cmocka_unit_test(test_json_getters),
+    cmocka_unit_test(test_cmd_timeout_and_stdin),
     cmocka_unit_test(test_digest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

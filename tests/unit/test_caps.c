@@ -30,12 +30,12 @@
 
 #define BIT(n) (UINT64_C(1) << (n))
 /* Numbers from linux/capability.h. */
-#define CHOWN BIT(0)
-#define KILL BIT(5)
+#define CHOWN            BIT(0)
+#define KILL             BIT(5)
 #define NET_BIND_SERVICE BIT(10)
-#define SYS_ADMIN BIT(21)
+#define SYS_ADMIN        BIT(21)
 
-#define LIST(...) ((char *[]) { __VA_ARGS__, NULL })
+#define LIST(...) ((char *[]){ __VA_ARGS__, NULL })
 
 static char log_path[] = "/tmp/bothy-test-caps-XXXXXX";
 
@@ -266,8 +266,8 @@ static void child_user_kill_only(const void *data)
 {
   const struct bothy_capset *c = data;
   become_user(c);
-  check_status(&(struct status_caps) { .inh = 0, .prm = KILL, .eff = KILL, .bnd = CHOWN | KILL,
-                                       .amb = 0 });
+  check_status(
+      &(struct status_caps){ .inh = 0, .prm = KILL, .eff = KILL, .bnd = CHOWN | KILL, .amb = 0 });
   if (prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0) != 0)
     _exit(30);
   /* Asking again for a capability the process no longer has: EPERM. */
@@ -299,11 +299,11 @@ static void test_apply_user(void **state)
 static void child_user_ambient_exec(const void *data)
 {
   become_user(data);
-  check_status(&(struct status_caps) { .inh = NET_BIND_SERVICE,
-                                       .prm = KILL | NET_BIND_SERVICE,
-                                       .eff = KILL,
-                                       .bnd = CHOWN | KILL | NET_BIND_SERVICE,
-                                       .amb = NET_BIND_SERVICE });
+  check_status(&(struct status_caps){ .inh = NET_BIND_SERVICE,
+                                      .prm = KILL | NET_BIND_SERVICE,
+                                      .eff = KILL,
+                                      .bnd = CHOWN | KILL | NET_BIND_SERVICE,
+                                      .amb = NET_BIND_SERVICE });
   execl("/bin/cat", "cat", "/proc/self/status", (char *) NULL);
   _exit(40);
 }
@@ -346,8 +346,11 @@ static void child_ambient_not_inheritable(const void *data)
 {
   _cleanup_error_ bothy_error_t err = NULL;
   /* Bypasses the parser's check: the kernel refuses, and the error says which. */
-  struct bothy_capset c = { .permitted = KILL, .effective = KILL, .ambient = KILL,
-                            .bounding = KILL, .last_cap = bothy_caps_last_cap() };
+  struct bothy_capset c = { .permitted = KILL,
+                            .effective = KILL,
+                            .ambient = KILL,
+                            .bounding = KILL,
+                            .last_cap = bothy_caps_last_cap() };
   if (bothy_caps_apply(&c, &err) >= 0)
     _exit(50);
   if (err->code != EPERM || !strstr(err->msg, "cannot raise ambient capability 'CAP_KILL'")) {
@@ -372,8 +375,11 @@ static void child_root_container(const void *data)
     dprintf(2, "child: %s\n", err->msg);
     _exit(60);
   }
-  check_status(&(struct status_caps) { .inh = 0, .prm = CHOWN | SYS_ADMIN, .eff = CHOWN,
-                                       .bnd = CHOWN | KILL | SYS_ADMIN, .amb = 0 });
+  check_status(&(struct status_caps){ .inh = 0,
+                                      .prm = CHOWN | SYS_ADMIN,
+                                      .eff = CHOWN,
+                                      .bnd = CHOWN | KILL | SYS_ADMIN,
+                                      .amb = 0 });
   _exit(0);
 }
 

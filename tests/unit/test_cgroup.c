@@ -167,15 +167,15 @@ static void test_systemd_path(void **state)
   static const struct {
     const char *in, *id, *out;
   } ok[] = {
-      {"machine.slice:libpod:abc", "x", "/machine.slice/libpod-abc.scope"},
-      {":runc:abc", "x", "/system.slice/runc-abc.scope"},
-      {"a-b.slice:p:n", "x", "/a.slice/a-b.slice/p-n.scope"},
-      {"a-b-c.slice:p:n", "x", "/a.slice/a-b.slice/a-b-c.slice/p-n.scope"},
-      {"machine.slice:libpod:foo.slice", "x", "/machine.slice/foo.slice"},
-      {"-.slice:p:n", "x", "/p-n.scope"},
-      {"machine.slice::abc", "x", "/machine.slice/abc.scope"},
-      {NULL, "myid", "/system.slice/runc-myid.scope"},
-      {"", "myid", "/system.slice/runc-myid.scope"},
+    { "machine.slice:libpod:abc", "x", "/machine.slice/libpod-abc.scope" },
+    { ":runc:abc", "x", "/system.slice/runc-abc.scope" },
+    { "a-b.slice:p:n", "x", "/a.slice/a-b.slice/p-n.scope" },
+    { "a-b-c.slice:p:n", "x", "/a.slice/a-b.slice/a-b-c.slice/p-n.scope" },
+    { "machine.slice:libpod:foo.slice", "x", "/machine.slice/foo.slice" },
+    { "-.slice:p:n", "x", "/p-n.scope" },
+    { "machine.slice::abc", "x", "/machine.slice/abc.scope" },
+    { NULL, "myid", "/system.slice/runc-myid.scope" },
+    { "", "myid", "/system.slice/runc-myid.scope" },
   };
   for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
     _cleanup_free_ char *p = NULL;
@@ -186,18 +186,18 @@ static void test_systemd_path(void **state)
     assert_string_equal(p, ok[i].out);
   }
   static const char *const bad[] = {
-      "abc",
-      "a:b",
-      "a:b:c:d",
-      "machine:p:n",
-      "a--b.slice:p:n",
-      "-a.slice:p:n",
-      "a-.slice:p:n",
-      ".slice:p:n",
-      "x/y.slice:p:n",
-      "machine.slice:p:",
-      "machine.slice:p:a/b",
-      "machine.slice:p:..",
+    "abc",
+    "a:b",
+    "a:b:c:d",
+    "machine:p:n",
+    "a--b.slice:p:n",
+    "-a.slice:p:n",
+    "a-.slice:p:n",
+    ".slice:p:n",
+    "x/y.slice:p:n",
+    "machine.slice:p:",
+    "machine.slice:p:a/b",
+    "machine.slice:p:..",
   };
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
     _cleanup_free_ char *p = NULL;
@@ -211,8 +211,8 @@ static void test_systemd_path(void **state)
 static void test_mode_names(void **state)
 {
   for (int m = 0; m < _BOTHY_CGROUP_MODE_MAX; m++)
-    assert_int_equal(bothy_cgroup_mode_from_name(bothy_cgroup_mode_name((enum bothy_cgroup_mode)m)),
-                     m);
+    assert_int_equal(
+        bothy_cgroup_mode_from_name(bothy_cgroup_mode_name((enum bothy_cgroup_mode) m)), m);
   assert_int_equal(bothy_cgroup_mode_from_name("v3"), _BOTHY_CGROUP_MODE_INVALID);
 }
 
@@ -258,12 +258,12 @@ static struct bothy_cgroup *new_v2(const char *root, const char *path, const cha
   _cleanup_free_ char *self = xasprintf("%s/self-cgroup", root);
   _cleanup_free_ char *mi = xasprintf("%s/mountinfo", root);
   struct bothy_cgroup_config cfg = {
-      .root = root,
-      .mode = BOTHY_CGROUP_V2,
-      .self_cgroup_file = self,
-      .mountinfo_file = mi,
-      .path = path,
-      .id = id,
+    .root = root,
+    .mode = BOTHY_CGROUP_V2,
+    .self_cgroup_file = self,
+    .mountinfo_file = mi,
+    .path = path,
+    .id = id,
   };
   struct bothy_cgroup *cg = NULL;
   _cleanup_error_ bothy_error_t err = NULL;
@@ -279,13 +279,13 @@ static void test_v2_paths(void **state)
   static const struct {
     const char *path, *id, *want;
   } cases[] = {
-      {"/a/../b//c/", "x", "/b/c"},       /* absolute: from the root, cleaned */
-      {"/../../etc", "x", "/etc"},        /* never above the root */
-      {"ctr", "x", "/user.slice/me/ctr"}, /* relative: below our own cgroup */
-      {"../../../x", "x", "/user.slice/me/x"},
-      {"a/b", "x", "/user.slice/me/a/b"},
-      {NULL, "myid", "/user.slice/me/myid"}, /* empty: relative "<id>" */
-      {"", "myid", "/user.slice/me/myid"},
+    { "/a/../b//c/", "x", "/b/c" },       /* absolute: from the root, cleaned */
+    { "/../../etc", "x", "/etc" },        /* never above the root */
+    { "ctr", "x", "/user.slice/me/ctr" }, /* relative: below our own cgroup */
+    { "../../../x", "x", "/user.slice/me/x" },
+    { "a/b", "x", "/user.slice/me/a/b" },
+    { NULL, "myid", "/user.slice/me/myid" }, /* empty: relative "<id>" */
+    { "", "myid", "/user.slice/me/myid" },
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
     _cleanup_cgroup_ struct bothy_cgroup *cg = new_v2(f->root, cases[i].path, cases[i].id);
@@ -305,15 +305,15 @@ static void test_v2_paths(void **state)
   _cleanup_free_ char *mi = xasprintf("%s/mountinfo", f->root);
   static const struct {
     const char *path, *id;
-  } bad[] = {{"/", "x"},    {"/a/..", "x"}, {".", "x"},   {"a/..", "x"},
-             {NULL, "a/b"}, {NULL, ".."},   {NULL, NULL}, {"", ""}};
+  } bad[] = { { "/", "x" },    { "/a/..", "x" }, { ".", "x" },   { "a/..", "x" },
+              { NULL, "a/b" }, { NULL, ".." },   { NULL, NULL }, { "", "" } };
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-    struct bothy_cgroup_config cfg = {.root = f->root,
-                                      .mode = BOTHY_CGROUP_V2,
-                                      .self_cgroup_file = self,
-                                      .mountinfo_file = mi,
-                                      .path = bad[i].path,
-                                      .id = bad[i].id};
+    struct bothy_cgroup_config cfg = { .root = f->root,
+                                       .mode = BOTHY_CGROUP_V2,
+                                       .self_cgroup_file = self,
+                                       .mountinfo_file = mi,
+                                       .path = bad[i].path,
+                                       .id = bad[i].id };
     _cleanup_cgroup_ struct bothy_cgroup *cg = NULL;
     _cleanup_error_ bothy_error_t err = NULL;
     if (bothy_cgroup_new(&cfg, &cg, &err) != -EINVAL)
@@ -323,43 +323,43 @@ static void test_v2_paths(void **state)
   }
 
   /* --systemd-cgroup: the path systemd would use, from the root. */
-  struct bothy_cgroup_config cfg = {.root = f->root,
-                                    .mode = BOTHY_CGROUP_V2,
-                                    .self_cgroup_file = self,
-                                    .mountinfo_file = mi,
-                                    .path = "machine.slice:libpod:abc",
-                                    .id = "x",
-                                    .systemd = true};
+  struct bothy_cgroup_config cfg = { .root = f->root,
+                                     .mode = BOTHY_CGROUP_V2,
+                                     .self_cgroup_file = self,
+                                     .mountinfo_file = mi,
+                                     .path = "machine.slice:libpod:abc",
+                                     .id = "x",
+                                     .systemd = true };
   _cleanup_cgroup_ struct bothy_cgroup *cg = NULL;
   _cleanup_error_ bothy_error_t err = NULL;
   assert_int_equal(bothy_cgroup_new(&cfg, &cg, &err), 0);
   assert_string_equal(cg->hierarchies[0].path, "/machine.slice/libpod-abc.scope");
 
   /* A relative root is refused. */
-  struct bothy_cgroup_config rel = {.root = "sys/fs/cgroup", .mode = BOTHY_CGROUP_V2, .id = "x"};
+  struct bothy_cgroup_config rel = { .root = "sys/fs/cgroup", .mode = BOTHY_CGROUP_V2, .id = "x" };
   _cleanup_cgroup_ struct bothy_cgroup *cg2 = NULL;
   assert_int_equal(bothy_cgroup_new(&rel, &cg2, &err), -EINVAL);
 }
 
 static const char *const v2_leaf_files[] = {
-    "cgroup.procs",
-    "memory.max",
-    "memory.low",
-    "memory.swap.max",
-    "memory.high",
-    "cpu.weight",
-    "cpu.max",
-    "cpu.max.burst",
-    "cpu.idle",
-    "cpuset.cpus",
-    "cpuset.mems",
-    "pids.max",
-    "io.weight",
-    "io.max",
-    "hugetlb.2MB.max",
-    "hugetlb.1GB.max",
-    "hugetlb.1GB.rsvd.max",
-    NULL,
+  "cgroup.procs",
+  "memory.max",
+  "memory.low",
+  "memory.swap.max",
+  "memory.high",
+  "cpu.weight",
+  "cpu.max",
+  "cpu.max.burst",
+  "cpu.idle",
+  "cpuset.cpus",
+  "cpuset.mems",
+  "pids.max",
+  "io.weight",
+  "io.max",
+  "hugetlb.2MB.max",
+  "hugetlb.1GB.max",
+  "hugetlb.1GB.rsvd.max",
+  NULL,
 };
 
 static void test_v2_create_apply(void **state)
@@ -397,10 +397,10 @@ static void test_v2_create_apply(void **state)
   r.cpu_mems = "0";
   r.pids_limit = 10;
   r.blkio_weight = 500;
-  struct bothy_throttle_device rbps = {8, 0, 1048576};
+  struct bothy_throttle_device rbps = { 8, 0, 1048576 };
   r.throttle_read_bps = &rbps;
   r.n_throttle_read_bps = 1;
-  struct bothy_hugepage_limit huge[] = {{"2MB", 4 * MiB}, {"1GB", 0}};
+  struct bothy_hugepage_limit huge[] = { { "2MB", 4 * MiB }, { "1GB", 0 } };
   r.hugepage_limits = huge;
   r.n_hugepage_limits = 2;
   _cleanup_json_ json_t *unified = json_pack("{s:s}", "memory.high", "50000000");
@@ -435,7 +435,7 @@ static void test_v2_create_apply(void **state)
   r.cpu_period = 100000;
   r.cpu_shares = 2;
   r.pids_limit = -1;
-  struct bothy_throttle_device wiops[] = {{8, 0, 100}, {8, 16, 200}};
+  struct bothy_throttle_device wiops[] = { { 8, 0, 100 }, { 8, 16, 200 } };
   r.throttle_write_iops = wiops;
   r.n_throttle_write_iops = 2;
   if (bothy_cgroup_apply(cg, &r, &err) < 0)
@@ -493,7 +493,7 @@ static void test_v2_refusals(void **state)
   put("", "%s/user.slice/me/x", f->root); /* what "../x" would reach */
 
   /* unified keys must be plain file names; checked before anything is written. */
-  static const char *const bad_keys[] = {"../x", "a/b", ".", "..", "", "/memory.max"};
+  static const char *const bad_keys[] = { "../x", "a/b", ".", "..", "", "/memory.max" };
   for (size_t i = 0; i < ARRAY_SIZE(bad_keys); i++) {
     struct bothy_resources r;
     res_init(&r);
@@ -532,7 +532,7 @@ static void test_v2_refusals(void **state)
   bothy_error_free(&err);
   /* A page size is not a path. */
   res_init(&r);
-  struct bothy_hugepage_limit h = {"2MB/../../x", 1};
+  struct bothy_hugepage_limit h = { "2MB/../../x", 1 };
   r.hugepage_limits = &h;
   r.n_hugepage_limits = 1;
   assert_int_equal(bothy_cgroup_apply(cg, &r, &err), -EINVAL);
@@ -543,7 +543,7 @@ static void test_v2_refusals(void **state)
   _cleanup_cgroup_ struct bothy_cgroup *cg2 = new_v2(f->root, "ctr", "x");
   res_init(&r);
   r.pids_limit = 5;
-  struct bothy_hugepage_limit h2 = {"2MB", 1};
+  struct bothy_hugepage_limit h2 = { "2MB", 1 };
   r.hugepage_limits = &h2;
   r.n_hugepage_limits = 1;
   assert_int_equal(bothy_cgroup_apply(cg2, &r, &err), -ENOTSUP);
@@ -636,7 +636,7 @@ static void test_v2_pids_freeze_kill_destroy(void **state)
   pid_t child = spawn_sleeper();
   put("", "%s/sub/cgroup.procs", dir);
   {
-    _cleanup_free_ char *s = xasprintf("%d\n", (int)child);
+    _cleanup_free_ char *s = xasprintf("%d\n", (int) child);
     put(s, "%s/cgroup.procs", dir);
   }
   int r = bothy_cgroup_kill(cg, SIGKILL, &err);
@@ -650,7 +650,7 @@ static void test_v2_pids_freeze_kill_destroy(void **state)
   /* A cgroup frozen before stays frozen. */
   child = spawn_sleeper();
   {
-    _cleanup_free_ char *s = xasprintf("%d\n", (int)child);
+    _cleanup_free_ char *s = xasprintf("%d\n", (int) child);
     put(s, "%s/cgroup.procs", dir);
   }
   put("1\n", "%s/cgroup.freeze", dir);
@@ -663,7 +663,7 @@ static void test_v2_pids_freeze_kill_destroy(void **state)
   /* ... except by SIGKILL, since frozen v1 tasks cannot die. */
   child = spawn_sleeper();
   {
-    _cleanup_free_ char *s = xasprintf("%d\n", (int)child);
+    _cleanup_free_ char *s = xasprintf("%d\n", (int) child);
     put(s, "%s/cgroup.procs", dir);
   }
   r = bothy_cgroup_kill(cg, SIGKILL, &err);
@@ -723,13 +723,13 @@ static struct bothy_cgroup *new_from(const char *root, enum bothy_cgroup_mode mo
 {
   _cleanup_free_ char *self = xasprintf("%s/self-cgroup", root);
   struct bothy_cgroup_config cfg = {
-      .root = root,
-      .mode = mode,
-      .self_cgroup_file = self,
-      .mountinfo_file = mountinfo,
-      .path = path,
-      .id = "x",
-      .systemd = systemd,
+    .root = root,
+    .mode = mode,
+    .self_cgroup_file = self,
+    .mountinfo_file = mountinfo,
+    .path = path,
+    .id = "x",
+    .systemd = systemd,
   };
   struct bothy_cgroup *cg = NULL;
   _cleanup_error_ bothy_error_t err = NULL;
@@ -739,19 +739,18 @@ static struct bothy_cgroup *new_from(const char *root, enum bothy_cgroup_mode mo
 }
 
 static const char *const v1_files[][12] = {
-    {"memory", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes",
-     "memory.swappiness", "memory.oom_control", "memory.kmem.tcp.limit_in_bytes",
-     "memory.use_hierarchy", NULL},
-    {"cpu,cpuacct", "cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.rt_period_us",
-     "cpu.rt_runtime_us", "cpu.cfs_burst_us", "cpu.idle", NULL},
-    {"pids", "pids.max", NULL},
-    {"blkio", "blkio.weight", "blkio.leaf_weight", "blkio.weight_device",
-     "blkio.leaf_weight_device", "blkio.throttle.read_bps_device",
-     "blkio.throttle.write_bps_device", "blkio.throttle.read_iops_device",
-     "blkio.throttle.write_iops_device", NULL},
-    {"devices", "devices.allow", "devices.deny", NULL},
-    {"net_cls,net_prio", "net_cls.classid", "net_prio.ifpriomap", NULL},
-    {"freezer", "freezer.state", NULL},
+  { "memory", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes",
+    "memory.swappiness", "memory.oom_control", "memory.kmem.tcp.limit_in_bytes",
+    "memory.use_hierarchy", NULL },
+  { "cpu,cpuacct", "cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.rt_period_us",
+    "cpu.rt_runtime_us", "cpu.cfs_burst_us", "cpu.idle", NULL },
+  { "pids", "pids.max", NULL },
+  { "blkio", "blkio.weight", "blkio.leaf_weight", "blkio.weight_device", "blkio.leaf_weight_device",
+    "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+    "blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device", NULL },
+  { "devices", "devices.allow", "devices.deny", NULL },
+  { "net_cls,net_prio", "net_cls.classid", "net_prio.ifpriomap", NULL },
+  { "freezer", "freezer.state", NULL },
 };
 
 static void test_v1(void **state)
@@ -768,16 +767,16 @@ static void test_v1(void **state)
   static const struct {
     const char *name, *options, *path;
   } want[] = {
-      {"cpu,cpuacct", "cpu,cpuacct", "/ctr"},
-      {"cpuset", "cpuset", "/c/ctr"},
-      {"memory", "memory", "/nested/a/ctr"},
-      {"devices", "devices", "/ctr"},
-      {"freezer", "freezer", "/ctr"},
-      {"blkio", "blkio", "/ctr"},
-      {"pids", "pids", "/ctr"},
-      {"net_cls,net_prio", "net_cls,net_prio", "/ctr"},
-      {"systemd", "name=systemd", "/ctr"},
-      {"perf event", "perf_event", "/ctr"},
+    { "cpu,cpuacct", "cpu,cpuacct", "/ctr" },
+    { "cpuset", "cpuset", "/c/ctr" },
+    { "memory", "memory", "/nested/a/ctr" },
+    { "devices", "devices", "/ctr" },
+    { "freezer", "freezer", "/ctr" },
+    { "blkio", "blkio", "/ctr" },
+    { "pids", "pids", "/ctr" },
+    { "net_cls,net_prio", "net_cls,net_prio", "/ctr" },
+    { "systemd", "name=systemd", "/ctr" },
+    { "perf event", "perf_event", "/ctr" },
   };
   assert_int_equal(cg->mode, BOTHY_CGROUP_V1);
   assert_int_equal(cg->n_hierarchies, ARRAY_SIZE(want));
@@ -850,17 +849,17 @@ static void test_v1(void **state)
   r.pids_limit = 20;
   r.blkio_weight = 300;
   r.blkio_leaf_weight = 400;
-  struct bothy_weight_device wd = {8, 0, 200, 250};
+  struct bothy_weight_device wd = { 8, 0, 200, 250 };
   r.blkio_weight_device = &wd;
   r.n_blkio_weight_device = 1;
-  struct bothy_throttle_device wbps = {8, 16, 2048};
+  struct bothy_throttle_device wbps = { 8, 16, 2048 };
   r.throttle_write_bps = &wbps;
   r.n_throttle_write_bps = 1;
   struct bothy_device_rule rules[] = {
-      {.allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = -1, .minor = -1, .access = "m"},
-      {.allow = false, .type = 'b', .major = 8, .minor = -1, .access = "w"},
+    { .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = -1, .minor = -1, .access = "m" },
+    { .allow = false, .type = 'b', .major = 8, .minor = -1, .access = "w" },
   };
   r.devices = rules;
   r.n_devices = ARRAY_SIZE(rules);
@@ -905,7 +904,7 @@ static void test_v1(void **state)
   _cleanup_free_ char *devdir = xasprintf("%s/devices/ctr", R);
   touch_all(devdir, &v1_files[4][1]);
   res_init(&r);
-  struct bothy_device_rule allow_all = {.allow = true, .type = 'a', .major = -1, .minor = -1};
+  struct bothy_device_rule allow_all = { .allow = true, .type = 'a', .major = -1, .minor = -1 };
   r.devices = &allow_all;
   r.n_devices = 1;
   assert_int_equal(bothy_cgroup_apply(cg, &r, &err), 0);
@@ -913,7 +912,8 @@ static void test_v1(void **state)
   assert_file("a *:* rwm", "%s/devices/ctr/devices.allow", R);
   touch_all(devdir, &v1_files[4][1]);
   struct bothy_device_rule only = {
-      .allow = true, .type = 'c', .major = 136, .minor = -1, .access = "rw"};
+    .allow = true, .type = 'c', .major = 136, .minor = -1, .access = "rw"
+  };
   r.devices = &only;
   assert_int_equal(bothy_cgroup_apply(cg, &r, &err), 0);
   assert_file("a", "%s/devices/ctr/devices.deny", R);
@@ -934,7 +934,7 @@ static void test_v1(void **state)
   /* No hugetlb hierarchy, no unified map on v1: refused before any write. */
   res_init(&r);
   r.memory_limit = 1 * MiB;
-  struct bothy_hugepage_limit h = {"2MB", 1};
+  struct bothy_hugepage_limit h = { "2MB", 1 };
   r.hugepage_limits = &h;
   r.n_hugepage_limits = 1;
   assert_int_equal(bothy_cgroup_apply(cg, &r, &err), -ENOTSUP);
@@ -1001,19 +1001,19 @@ static void test_v1(void **state)
 static void test_from_json_rejects(void **state)
 {
   static const char *const bad[] = {
-      "[]",
-      "{}",
-      "{\"mode\": \"v9\", \"hierarchies\": [{}]}",
-      "{\"mode\": \"v2\", \"hierarchies\": []}",
-      "{\"mode\": \"v2\", \"hierarchies\": [1]}",
-      "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": true, \"name\": \"\", "
-      "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/\"}]}",
-      "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": true, \"name\": \"\", "
-      "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/\", \"path\": \"/a/../../b\"}]}",
-      "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": 1, \"name\": \"\", "
-      "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/\", \"path\": \"/a\"}]}",
-      "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": true, \"name\": \"\", "
-      "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/x\", \"path\": \"/a\"}]}",
+    "[]",
+    "{}",
+    "{\"mode\": \"v9\", \"hierarchies\": [{}]}",
+    "{\"mode\": \"v2\", \"hierarchies\": []}",
+    "{\"mode\": \"v2\", \"hierarchies\": [1]}",
+    "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": true, \"name\": \"\", "
+    "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/\"}]}",
+    "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": true, \"name\": \"\", "
+    "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/\", \"path\": \"/a/../../b\"}]}",
+    "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": 1, \"name\": \"\", "
+    "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/\", \"path\": \"/a\"}]}",
+    "{\"mode\": \"v2\", \"hierarchies\": [{\"unified\": true, \"name\": \"\", "
+    "\"mountpoint\": \"/sys/fs/cgroup\", \"mount_root\": \"/x\", \"path\": \"/a\"}]}",
   };
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
     _cleanup_json_ json_t *j = json_loads(bad[i], 0, NULL);
@@ -1072,8 +1072,8 @@ static void test_hybrid(void **state)
 
   _cleanup_cgroup_ struct bothy_cgroup *cg =
       new_from(R, BOTHY_CGROUP_HYBRID, "", "/bothy/ctr", false);
-  static const char *const names[] = {"cpu,cpuacct", "freezer", "memory",
-                                      "pids",        "systemd", "unified"};
+  static const char *const names[] = { "cpu,cpuacct", "freezer", "memory",
+                                       "pids",        "systemd", "unified" };
   assert_int_equal(cg->mode, BOTHY_CGROUP_HYBRID);
   assert_int_equal(cg->n_hierarchies, ARRAY_SIZE(names));
   for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
@@ -1108,7 +1108,7 @@ static void test_hybrid(void **state)
   res_init(&r);
   r.pids_limit = 10;
   r.memory_limit = 1 * MiB; /* no memsw file: swap is not touched */
-  struct bothy_hugepage_limit h = {"2MB", 2 * MiB};
+  struct bothy_hugepage_limit h = { "2MB", 2 * MiB };
   r.hugepage_limits = &h;
   r.n_hugepage_limits = 1;
   _cleanup_json_ json_t *u = json_pack("{s:s}", "hugetlb.1GB.max", "0");
@@ -1154,7 +1154,7 @@ static int setup_real(void **state)
   struct real *t = xmalloc0(sizeof(*t));
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  t->path = xasprintf("/bothy-unit-%d-%ld", (int)getpid(), (long)ts.tv_nsec);
+  t->path = xasprintf("/bothy-unit-%d-%ld", (int) getpid(), (long) ts.tv_nsec);
   t->child = -1;
   *state = t;
   return 0;
@@ -1216,7 +1216,7 @@ static void test_real_hierarchy(void **state)
     skip();
   }
 
-  struct bothy_cgroup_config cfg = {.path = t->path, .id = "unused"};
+  struct bothy_cgroup_config cfg = { .path = t->path, .id = "unused" };
   if (bothy_cgroup_new(&cfg, &t->cg, &err) < 0)
     fail_msg("new: %s", err->msg);
   struct bothy_cgroup *cg = t->cg;
@@ -1247,14 +1247,14 @@ static void test_real_hierarchy(void **state)
   r.pids_limit = 10;
   r.memory_limit = 64 * MiB;
   struct bothy_device_rule rules[] = {
-      {.allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = -1, .minor = -1, .access = "m"},
+    { .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = -1, .minor = -1, .access = "m" },
   };
   r.devices = rules;
   r.n_devices = ARRAY_SIZE(rules);
   bool hugetlb = bothy_cgroup_dir(cg, "hugetlb") && exists("%s/hugetlb.2MB.max", uni_dir);
-  struct bothy_hugepage_limit h = {"2MB", 4 * MiB};
+  struct bothy_hugepage_limit h = { "2MB", 4 * MiB };
   if (hugetlb) {
     r.hugepage_limits = &h;
     r.n_hugepage_limits = 1;
@@ -1290,7 +1290,7 @@ static void test_real_hierarchy(void **state)
     fail_msg("enter: %s", err->msg);
   {
     _cleanup_free_ char *procs = get("%s/cgroup.procs", pids_dir);
-    _cleanup_free_ char *want = xasprintf("%d\n", (int)t->child);
+    _cleanup_free_ char *want = xasprintf("%d\n", (int) t->child);
     assert_string_equal(procs, want);
   }
   pid_t *pids = NULL;
@@ -1365,12 +1365,12 @@ static int attached_device_programs(const char *dir)
   assert_true(fd >= 0);
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
-  attr.query.target_fd = (uint32_t)fd;
+  attr.query.target_fd = (uint32_t) fd;
   attr.query.attach_type = BPF_CGROUP_DEVICE;
   long r = syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr));
   close(fd);
   assert_true(r == 0);
-  return (int)attr.query.prog_cnt;
+  return (int) attr.query.prog_cnt;
 }
 
 /* Pure v2's device rules (a BPF program), on the cgroup2 hierarchy this
@@ -1389,7 +1389,7 @@ static void test_real_v2_devices(void **state)
     print_message("not root, or no cgroup2 hierarchy: skipped\n");
     skip();
   }
-  struct bothy_cgroup_config cfg = {.root = root, .mode = BOTHY_CGROUP_V2, .path = t->path};
+  struct bothy_cgroup_config cfg = { .root = root, .mode = BOTHY_CGROUP_V2, .path = t->path };
   if (bothy_cgroup_new(&cfg, &t->cg, &err) < 0)
     fail_msg("new: %s", err->msg);
   struct bothy_cgroup *cg = t->cg;
@@ -1404,9 +1404,9 @@ static void test_real_v2_devices(void **state)
   struct bothy_resources r;
   res_init(&r);
   struct bothy_device_rule rules1[] = {
-      {.allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm"},
-      {.allow = true, .type = 'b', .major = -1, .minor = -1, .access = "m"},
+    { .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm" },
+    { .allow = true, .type = 'b', .major = -1, .minor = -1, .access = "m" },
   };
   r.devices = rules1;
   r.n_devices = ARRAY_SIZE(rules1);
@@ -1417,9 +1417,9 @@ static void test_real_v2_devices(void **state)
 
   /* An access subset: /dev/zero readable only. The old program is replaced. */
   struct bothy_device_rule rules2[] = {
-      {.allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm"},
-      {.allow = true, .type = 'c', .major = 1, .minor = 5, .access = "r"},
+    { .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwm" },
+    { .allow = true, .type = 'c', .major = 1, .minor = 5, .access = "r" },
   };
   r.devices = rules2;
   r.n_devices = ARRAY_SIZE(rules2);
@@ -1430,8 +1430,8 @@ static void test_real_v2_devices(void **state)
 
   /* Allow everything, then deny one device: the later rule wins. */
   struct bothy_device_rule rules3[] = {
-      {.allow = true, .type = 'a', .major = -1, .minor = -1, .access = "rwm"},
-      {.allow = false, .type = 'c', .major = 1, .minor = 3},
+    { .allow = true, .type = 'a', .major = -1, .minor = -1, .access = "rwm" },
+    { .allow = false, .type = 'c', .major = 1, .minor = 3 },
   };
   r.devices = rules3;
   r.n_devices = ARRAY_SIZE(rules3);
@@ -1447,18 +1447,18 @@ static void test_real_v2_devices(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_systemd_path),
-      cmocka_unit_test(test_mode_names),
-      cmocka_unit_test_setup_teardown(test_detect, setup_tmp, teardown_tmp),
-      cmocka_unit_test_setup_teardown(test_v2_paths, setup_tmp, teardown_tmp),
-      cmocka_unit_test_setup_teardown(test_v2_create_apply, setup_tmp, teardown_tmp),
-      cmocka_unit_test_setup_teardown(test_v2_refusals, setup_tmp, teardown_tmp),
-      cmocka_unit_test_setup_teardown(test_v2_pids_freeze_kill_destroy, setup_tmp, teardown_tmp),
-      cmocka_unit_test_setup_teardown(test_v1, setup_tmp, teardown_tmp),
-      cmocka_unit_test(test_from_json_rejects),
-      cmocka_unit_test_setup_teardown(test_hybrid, setup_tmp, teardown_tmp),
-      cmocka_unit_test_setup_teardown(test_real_hierarchy, setup_real, teardown_real),
-      cmocka_unit_test_setup_teardown(test_real_v2_devices, setup_real, teardown_real),
+    cmocka_unit_test(test_systemd_path),
+    cmocka_unit_test(test_mode_names),
+    cmocka_unit_test_setup_teardown(test_detect, setup_tmp, teardown_tmp),
+    cmocka_unit_test_setup_teardown(test_v2_paths, setup_tmp, teardown_tmp),
+    cmocka_unit_test_setup_teardown(test_v2_create_apply, setup_tmp, teardown_tmp),
+    cmocka_unit_test_setup_teardown(test_v2_refusals, setup_tmp, teardown_tmp),
+    cmocka_unit_test_setup_teardown(test_v2_pids_freeze_kill_destroy, setup_tmp, teardown_tmp),
+    cmocka_unit_test_setup_teardown(test_v1, setup_tmp, teardown_tmp),
+    cmocka_unit_test(test_from_json_rejects),
+    cmocka_unit_test_setup_teardown(test_hybrid, setup_tmp, teardown_tmp),
+    cmocka_unit_test_setup_teardown(test_real_hierarchy, setup_real, teardown_real),
+    cmocka_unit_test_setup_teardown(test_real_v2_devices, setup_real, teardown_real),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

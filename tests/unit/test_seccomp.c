@@ -134,8 +134,10 @@ struct probe {
   const char *what;
 };
 
-#define PROBE(nr, a0, a1, expect) \
-  { (nr), (long) (a0), (long) (a1), (expect), #nr "(" #a0 ", " #a1 ")" }
+#define PROBE(nr, a0, a1, expect)                                                                  \
+  {                                                                                                \
+    (nr), (long) (a0), (long) (a1), (expect), #nr "(" #a0 ", " #a1 ")"                             \
+  }
 
 static struct utsname uts;
 static char cwd[4096];
@@ -209,10 +211,10 @@ static void assert_probes(const char *text, const struct probe *probes, size_t n
     fail_msg("child failed (status 0x%x) for profile %s", (unsigned) status, text);
 }
 
-#define ASSERT_PROBES(text, ...)                                        \
-  do {                                                                  \
-    const struct probe probes_[] = { __VA_ARGS__ };                     \
-    assert_probes((text), probes_, ARRAY_SIZE(probes_));                \
+#define ASSERT_PROBES(text, ...)                                                                   \
+  do {                                                                                             \
+    const struct probe probes_[] = { __VA_ARGS__ };                                                \
+    assert_probes((text), probes_, ARRAY_SIZE(probes_));                                           \
   } while (0)
 
 /* ---- compile errors ---- */
@@ -294,7 +296,7 @@ static void test_compile_too_large(void **state)
   sc->n_args = 6000;
   sc->args = xrealloc(sc->args, sc->n_args * sizeof(*sc->args));
   for (size_t i = 0; i < sc->n_args; i++)
-    sc->args[i] = (struct bothy_seccomp_arg) { 0, 10000 + i, 0, xstrdup("SCMP_CMP_EQ") };
+    sc->args[i] = (struct bothy_seccomp_arg){ 0, 10000 + i, 0, xstrdup("SCMP_CMP_EQ") };
   _cleanup_error_ bothy_error_t err = NULL;
   _cleanup_seccomp_filter_ struct bothy_seccomp_filter *f = NULL;
   assert_true(bothy_seccomp_compile(s, &f, &err) < 0);
