@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "base/db.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/fs.h"
@@ -192,6 +194,58 @@ static void test_digest(void **state)
   bothy_error_free(&err);
 }
 
+static void test_db_migrate_concurrently(void **state)
+{
+  char *d = make_tmpdir();
+  _cleanup_free_ char *path = xasprintf("%s/inv.db", d);
+  static const char *const migrations[] = {
+    "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)",
+    "ALTER TABLE t ADD COLUMN w TEXT",
+  };
+  /* Four processes open and migrate at once, then each inserts 25 rows. */
+  pid_t kids[4];
+  for (int i = 0; i < 4; i++) {
+    kids[i] = fork();
+    assert_true(kids[i] >= 0);
+    if (kids[i] == 0) {
+      sqlite3 *db = NULL;
+      if (bothy_db_open(path, &db, NULL) < 0 || bothy_db_migrate(db, "t", migrations, 2, NULL) < 0)
+        _exit(1);
+      for (int j = 0; j < 25; j++) {
+        _cleanup_free_ char *sql =
+            xasprintf("INSERT INTO t (k, v, w) VALUES ('%d-%d', %d, 'x')", i, j, j);
+        if (bothy_db_exec(db, sql, NULL) < 0)
+          _exit(2);
+      }
+      sqlite3_close_v2(db);
+      _exit(0);
+    }
+  }
+  for (int i = 0; i < 4; i++) {
+    int st = 0;
+    assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+  sqlite3 *db = NULL;
+  assert_int_equal(bothy_db_open(path, &db, NULL), 0);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(bothy_db_prepare(db, "SELECT COUNT(*) FROM t", &st, NULL), 0);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 100);
+  sqlite3_finalize(st);
+  assert_int_equal(bothy_db_prepare(db, "SELECT version FROM schema WHERE name='t'", &st, NULL), 0);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 2);
+  sqlite3_finalize(st);
+  bothy_error_t err = NULL;
+  assert_true(bothy_db_exec(db, "SELECT * FROM nope", &err) < 0);
+  assert_non_null(strstr(err->msg, "no such table: nope"));
+  bothy_error_free(&err);
+  sqlite3_close_v2(db);
+  rm_tmpdir(d);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -202,6 +256,7 @@ int main(void)
     cmocka_unit_test(test_json_getters),
     cmocka_unit_test(test_cmd_timeout_and_stdin),
     cmocka_unit_test(test_digest),
+    cmocka_unit_test(test_db_migrate_concurrently),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
