@@ -14,9 +14,10 @@ fi
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug >/dev/null
 fi
-ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_process >/dev/null
+harnesses=$(sed -n "s/^foreach f : \[\(.*\)\]/\1/p" tests/fuzz/meson.build | tr -d "',")
+ninja -C build-fuzz $(for h in $harnesses; do printf 'tests/fuzz/fuzz_%s ' $h; done) >/dev/null
 rc=0
-for h in spec process; do
+for h in $harnesses; do
   out=build-fuzz/fuzz-$h
   rm -rf "$out" && mkdir -p "$out"
   # A copy of the seeds: libFuzzer writes new inputs into its first corpus dir.
