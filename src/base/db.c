@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/xalloc.h"
 
@@ -57,11 +58,20 @@ int bothy_db_open(const char *path, sqlite3 **ret, bothy_error_t *err)
   }
   sqlite3_busy_timeout(db, 30000);
   /* WAL: readers never block the writer; synchronous=NORMAL is durable
-   * across process crashes and consistent across power loss in WAL mode. */
-  if (bothy_db_exec(db,
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA foreign_keys=ON",
-                    err) < 0) {
+   * across process crashes and consistent across power loss in WAL mode.
+   * Switching a new database to WAL needs an exclusive lock, and SQLite does
+   * not call the busy handler for it: retry while another process creating
+   * the same database holds it. */
+  int rc2 = SQLITE_BUSY;
+  for (int tries = 0; tries < 3000 && rc2 == SQLITE_BUSY; tries++) {
+    rc2 = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc2 == SQLITE_BUSY)
+      usleep(10000);
+  }
+  if (rc2 != SQLITE_OK ||
+      bothy_db_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err) < 0) {
+    if (rc2 != SQLITE_OK)
+      bothy_db_error(db, err, "database");
     sqlite3_close_v2(db);
     return bothy_error_prefix(err, "inventory '%s'", path);
   }
