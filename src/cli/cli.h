@@ -29,5 +29,15 @@ extern const char *cli_program;
 int cli_fail(bothy_error_t *err);
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Where bothy keeps its state: --root, else $BOTHY_ROOT, else /var/lib/bothy. */
+const char *cli_root(void);
+
 /* Entry point of `bothy runtime ...` and `bothy-runtime ...`. */
 int runtime_main(int argc, char **argv);
+
+/* Images (image.c). */
+int cmd_pull(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,6 +15,15 @@
 
 char **cli_original_argv;
 const char *cli_program = "bothy";
+static const char *root_opt;
+
+const char *cli_root(void)
+{
+  if (root_opt)
+    return root_opt;
+  const char *env = getenv("BOTHY_ROOT");
+  return env && *env ? env : "/var/lib/bothy";
+}
 
 int cli_fail(bothy_error_t *err)
 {
@@ -53,6 +63,12 @@ static int cmd_runtime(int argc, char **argv)
 static const struct cli_command commands[] = {
   { "runtime", cmd_runtime, 0, 0, -1, "COMMAND ...",
     "the OCI runtime (also installed as bothy-runtime)" },
+  { "pull", cmd_pull, CMD_NEEDS_ROOT, 1, 1, "[--quiet] [--tls-verify=false] IMAGE",
+    "pull an image from a registry" },
+  { "images", cmd_images, 0, 0, 0, "[--format json] [--quiet]", "list images" },
+  { "tag", cmd_tag, CMD_NEEDS_ROOT, 2, 2, "IMAGE NEW-REFERENCE", "give an image another name" },
+  { "rmi", cmd_rmi, CMD_NEEDS_ROOT, 1, -1, "IMAGE...", "remove image names" },
+  { "inspect", cmd_inspect, 0, 1, 1, "IMAGE", "show an image's configuration" },
   { "version", cmd_version, 0, 0, 0, "", "print the version" },
   { "help", cmd_help, 0, 0, -1, "", "show this help" },
 };
@@ -73,6 +89,20 @@ int main(int argc, char **argv)
   if (strcmp(base, "bothy-runtime") == 0 || strcmp(base, "runc") == 0) {
     cli_program = "bothy-runtime";
     return runtime_main(argc, argv);
+  }
+  /* Global options before the command: --root DIR. */
+  while (argc >= 2 && strncmp(argv[1], "--root", 6) == 0) {
+    if (argv[1][6] == '=') {
+      root_opt = argv[1] + 7;
+      argv++;
+      argc--;
+    } else if (argv[1][6] == '\0' && argc >= 3) {
+      root_opt = argv[2];
+      argv += 2;
+      argc -= 2;
+    } else {
+      break;
+    }
   }
   if (argc < 2)
     return cmd_help(argc, argv), 1;

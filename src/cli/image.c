@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* `bothy pull/images/tag/rmi/inspect`: images on this host. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/json.h"
+#include "base/strv.h"
+#include "base/xalloc.h"
+#include "cli/cli.h"
+#include "image/images.h"
+#include "image/reference.h"
+
+static int open_images(struct bothy_images **ret)
+{
+  bothy_error_t err = NULL;
+  if (bothy_images_open(cli_root(), ret, &err) < 0)
+    return cli_fail(&err);
+  return 0;
+}
+
+/* getopt_long with the usual GNU conventions for bothy's own commands. */
+static int parse(int argc, char **argv, const struct option *opts, int *ret_opt)
+{
+  int c = getopt_long(argc, argv, "+", opts, NULL);
+  if (c == '?' || c == ':')
+    return cli_failf("%s: unknown option or missing value: '%s'", argv[0], argv[optind - 1]), -1;
+  *ret_opt = c;
+  return 0;
+}
+
+enum { O_QUIET = 1, O_TLS, O_CREDS, O_FORMAT, O_FORCE, O_PARALLEL };
+
+int cmd_pull(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "quiet", no_argument, NULL, O_QUIET },
+    { "tls-verify", required_argument, NULL, O_TLS },
+    { "creds", required_argument, NULL, O_CREDS },
+    { "parallel", required_argument, NULL, O_PARALLEL },
+    { NULL, 0, NULL, 0 },
+  };
+  struct bothy_pull_opts po = { 0 };
+  _cleanup_free_ char *user = NULL;
+  int c;
+  optind = 0;
+  opterr = 0;
+  for (;;) {
+    if (parse(argc, argv, opts, &c) < 0)
+      return 1;
+    if (c == -1)
+      break;
+    switch (c) {
+    case O_QUIET:
+      po.quiet = true;
+      break;
+    case O_TLS:
+      if (!strcmp(optarg, "false"))
+        po.tls_verify_off = true;
+      else if (strcmp(optarg, "true"))
+        return cli_failf("--tls-verify takes true or false, not '%s'", optarg);
+      break;
+    case O_CREDS: {
+      const char *colon = strchr(optarg, ':');
+      if (!colon)
+        return cli_failf("--creds takes USER:PASSWORD");
+      user = xstrndup(optarg, (size_t) (colon - optarg));
+      po.username = user;
+      po.password = colon + 1;
+      break;
+    }
+    case O_PARALLEL:
+      po.parallel = (int) strtol(optarg, NULL, 10);
+      break;
+    }
+  }
+  if (argc - optind != 1)
+    return cli_failf("usage: bothy pull [--quiet] [--tls-verify=false] [--creds U:P] IMAGE");
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  bothy_error_t err = NULL;
+  _cleanup_free_ char *digest = NULL;
+  if (bothy_images_pull(imgs, argv[optind], &po, &digest, &err) < 0)
+    return cli_fail(&err);
+  if (po.quiet) {
+    printf("%s\n", digest);
+  } else {
+    _cleanup_reference_ struct bothy_reference *ref = NULL;
+    bothy_reference_parse(argv[optind], &ref, NULL);
+    _cleanup_free_ char *full = ref ? bothy_reference_string(ref) : xstrdup(argv[optind]);
+    printf("%s\nDigest: %s\n", full, digest);
+  }
+  return 0;
+}
+
+static void human_size(int64_t n, char *buf, size_t len)
+{
+  const char *units[] = { "B", "kB", "MB", "GB", "TB" };
+  double v = (double) n;
+  size_t u = 0;
+  while (v >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+    v /= 1000;
+    u++;
+  }
+  snprintf(buf, len, u ? "%.3g %s" : "%.0f %s", v, units[u]);
+}
+
+int cmd_images(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "quiet", no_argument, NULL, O_QUIET },
+    { "format", required_argument, NULL, O_FORMAT },
+    { NULL, 0, NULL, 0 },
+  };
+  bool quiet = false;
+  const char *format = "table";
+  int c;
+  optind = 0;
+  opterr = 0;
+  for (;;) {
+    if (parse(argc, argv, opts, &c) < 0)
+      return 1;
+    if (c == -1)
+      break;
+    if (c == O_QUIET)
+      quiet = true;
+    else if (c == O_FORMAT)
+      format = optarg;
+  }
+  if (strcmp(format, "table") && strcmp(format, "json"))
+    return cli_failf("--format takes table or json, not '%s'", format);
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  bothy_error_t err = NULL;
+  _cleanup_json_ json_t *list = NULL;
+  if (bothy_images_list(imgs, &list, &err) < 0)
+    return cli_fail(&err);
+  if (!strcmp(format, "json")) {
+    _cleanup_free_ char *s = bothy_json_dump(list, true);
+    fputs(s, stdout);
+    return 0;
+  }
+  if (!quiet)
+    printf("%-50s %-20s %-14s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "SIZE");
+  size_t i;
+  json_t *e;
+  json_array_foreach (list, i, e) {
+    const char *ref = json_string_value(json_object_get(e, "ref"));
+    const char *digest = json_string_value(json_object_get(e, "digest"));
+    const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
+    if (quiet) {
+      printf("%.12s\n", hex);
+      continue;
+    }
+    _cleanup_reference_ struct bothy_reference *r = NULL;
+    bothy_reference_parse(ref, &r, NULL);
+    _cleanup_free_ char *repo = r ? bothy_reference_repository(r) : xstrdup(ref);
+    char size[32];
+    human_size(json_integer_value(json_object_get(e, "size")), size, sizeof(size));
+    printf("%-50s %-20s %-14.12s %s\n", repo, r && r->tag ? r->tag : "<none>", hex, size);
+  }
+  return 0;
+}
+
+int cmd_tag(int argc, char **argv)
+{
+  if (argc != 3)
+    return cli_failf("usage: bothy tag IMAGE NEW-REFERENCE");
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  bothy_error_t err = NULL;
+  if (bothy_images_tag(imgs, argv[1], argv[2], &err) < 0)
+    return cli_fail(&err);
+  return 0;
+}
+
+int cmd_rmi(int argc, char **argv)
+{
+  if (argc < 2)
+    return cli_failf("usage: bothy rmi IMAGE...");
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  int rc = 0;
+  for (int i = 1; i < argc; i++) {
+    bothy_error_t err = NULL;
+    if (bothy_images_untag(imgs, argv[i], &err) < 0)
+      rc = cli_fail(&err);
+    else
+      printf("Untagged: %s\n", argv[i]);
+  }
+  return rc;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+  if (argc != 2)
+    return cli_failf("usage: bothy inspect IMAGE");
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  bothy_error_t err = NULL;
+  _cleanup_image_ struct bothy_image *img = NULL;
+  if (bothy_images_get(imgs, argv[1], &img, &err) < 0)
+    return cli_fail(&err);
+  json_t *layers = json_array();
+  for (size_t i = 0; i < img->config->n_diff_ids; i++)
+    json_array_append_new(layers, json_string(img->config->diff_ids[i]));
+  _cleanup_json_ json_t *o = json_pack(
+      "{s:s, s:s?, s:s, s:s, s:O, s:{s:s, s:o}}", "Digest", img->digest, "Reference", img->ref,
+      "Architecture", img->config->architecture ? img->config->architecture : "", "Os",
+      img->config->os ? img->config->os : "", "Config", img->config->json, "RootFS", "Type",
+      "layers", "Layers", layers);
+  _cleanup_free_ char *s = bothy_json_dump(o, true);
+  fputs(s, stdout);
+  return 0;
+}

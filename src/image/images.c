@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "image/images.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/digest.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/process.h"
+#include "base/strv.h"
+#include "base/xalloc.h"
+#include "image/layer.h"
+#include "image/reference.h"
+#include "image/registry.h"
+
+#define CONFIG_MAX (8u * 1024 * 1024)
+
+int bothy_images_open(const char *root, struct bothy_images **ret, bothy_error_t *err)
+{
+  _cleanup_images_ struct bothy_images *i = xmalloc0(sizeof(*i));
+  i->layers_fd = -1;
+  i->root = xstrdup(root);
+  if (bothy_mkdir_p(root, 0700, err) < 0)
+    return -1;
+  _cleanup_free_ char *store = xasprintf("%s/store", root);
+  if (bothy_store_open(store, &i->store, err) < 0)
+    return -1;
+  i->layers_dir = xasprintf("%s/layers", root);
+  if (bothy_mkdir_p(i->layers_dir, 0700, err) < 0)
+    return -1;
+  i->layers_fd = open(i->layers_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (i->layers_fd < 0)
+    return bothy_error_errno(err, "cannot open '%s'", i->layers_dir);
+  *ret = TAKE_PTR(i);
+  return 0;
+}
+
+struct bothy_images *bothy_images_free(struct bothy_images *i)
+{
+  if (!i)
+    return NULL;
+  bothy_store_free(i->store);
+  safe_close(i->layers_fd);
+  free(i->layers_dir);
+  free(i->root);
+  free(i);
+  return NULL;
+}
+
+char *bothy_images_layer_dir(struct bothy_images *imgs, const char *diff_id)
+{
+  const char *hex = bothy_digest_hex(diff_id);
+  if (!hex)
+    return NULL;
+  struct stat st;
+  if (fstatat(imgs->layers_fd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+    return NULL;
+  return xasprintf("%s/%s", imgs->layers_dir, hex);
+}
+
+/* ---- pull ---------------------------------------------------------------- */
+
+struct fetch {
+  struct bothy_store_writer *w;
+  int pipe_fd; /* to the unpacker */
+};
+
+static int fetch_sink(void *data, const void *buf, size_t len, bothy_error_t *err)
+{
+  struct fetch *f = data;
+  if (bothy_store_writer_write(f->w, buf, len, err) < 0)
+    return -1;
+  int r = bothy_write_all(f->pipe_fd, buf, len);
+  if (r < 0)
+    return bothy_error_set(err, -r, "the layer unpacker stopped reading");
+  return 0;
+}
+
+/* Unpacks what arrives on fd into ROOT/layers/.tmp-*, checks its diff_id and
+ * renames it into place. Runs in its own process. */
+static int unpack_layer(struct bothy_images *imgs, int fd, const char *diff_id, bothy_error_t *err)
+{
+  _cleanup_free_ char *tmp = xasprintf(".tmp-%d", (int) getpid());
+  bothy_rm_rf_at(imgs->layers_fd, tmp, NULL);
+  if (mkdirat(imgs->layers_fd, tmp, 0755) < 0)
+    return bothy_error_errno(err, "cannot create '%s/%s'", imgs->layers_dir, tmp);
+  _cleanup_close_ int dfd = openat(imgs->layers_fd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* Image content is trusted no further than the policy says: no device
+   * nodes, setuid bits kept (images rely on them: su, ping). */
+  struct bothy_layer_policy pol = { .allow_devices = false, .allow_setuid = true };
+  struct bothy_layer_result res;
+  int r = dfd < 0 ? bothy_error_errno(err, "cannot open '%s'", tmp)
+                  : bothy_layer_unpack(fd, dfd, &pol, &res, err);
+  if (r == 0 && !streq(res.diff_id, diff_id))
+    r = bothy_error_set(err, EBADMSG, "layer content is %s, the image config says %s", res.diff_id,
+                        diff_id);
+  if (r == 0 && renameat(imgs->layers_fd, tmp, imgs->layers_fd, bothy_digest_hex(diff_id)) < 0) {
+    if (errno == EEXIST || errno == ENOTEMPTY)
+      r = 0; /* another pull unpacked it meanwhile: same content */
+    else
+      r = bothy_error_errno(err, "cannot move layer %s into place", diff_id);
+  }
+  bothy_rm_rf_at(imgs->layers_fd, tmp, NULL);
+  return r;
+}
+
+struct layer_job {
+  const struct bothy_descriptor *desc;
+  const char *diff_id;
+  bool had_blob, had_layer; /* before this pull */
+  bool done;
+  pid_t pid;
+  int err_fd; /* read end: the worker's error message */
+};
+
+/* A failed pull takes back what its finished workers added, so the stores
+ * are as they were. */
+static void undo_layer_jobs(struct bothy_images *imgs, const struct layer_job *jobs, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (!jobs[i].done)
+      continue;
+    if (!jobs[i].had_blob)
+      bothy_store_blob_delete(imgs->store, jobs[i].desc->digest, NULL);
+    if (!jobs[i].had_layer)
+      bothy_rm_rf_at(imgs->layers_fd, bothy_digest_hex(jobs[i].diff_id), NULL);
+  }
+}
+
+/* One layer, in a child: the download streams into the content store and,
+ * through a pipe, into an unpacker process, in one pass. */
+_noreturn_ static void layer_worker(struct bothy_images *imgs, const struct bothy_registry_opts *ro,
+                                    const char *repo, const struct layer_job *job, int err_fd)
+{
+  bothy_error_t err = NULL;
+  int p[2];
+  pid_t unpacker = -1;
+  struct bothy_store_writer *w = NULL;
+  /* A client of our own: connections inherited from the parent are shared
+   * sockets, and two processes talking on one would mix their replies. */
+  struct bothy_registry *reg = NULL;
+  if (bothy_registry_new(ro, &reg, &err) < 0)
+    goto fail;
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    bothy_error_errno(&err, "cannot create a pipe");
+    goto fail;
+  }
+  unpacker = fork();
+  if (unpacker < 0) {
+    bothy_error_errno(&err, "cannot fork");
+    goto fail;
+  }
+  if (unpacker == 0) {
+    close(p[1]);
+    if (unpack_layer(imgs, p[0], job->diff_id, &err) < 0) {
+      dprintf(err_fd, "%s", err->msg);
+      _exit(1);
+    }
+    _exit(0);
+  }
+  close(p[0]);
+  if (bothy_store_writer_new(imgs->store, &w, &err) < 0)
+    goto fail;
+  struct fetch f = { w, p[1] };
+  signal(SIGPIPE, SIG_IGN);
+  int r =
+      bothy_registry_get_blob(reg, repo, job->desc->digest, job->desc->size, fetch_sink, &f, &err);
+  close(p[1]);
+  if (r < 0) {
+    kill(unpacker, SIGKILL);
+    bothy_waitpid(unpacker, 0);
+    /* What the killed unpacker leaves: its temporary directory, or the
+     * layer it finished before the download was found bad. */
+    _cleanup_free_ char *tmp = xasprintf(".tmp-%d", (int) unpacker);
+    bothy_rm_rf_at(imgs->layers_fd, tmp, NULL);
+    if (!job->had_layer)
+      bothy_rm_rf_at(imgs->layers_fd, bothy_digest_hex(job->diff_id), NULL);
+    goto fail;
+  }
+  int st = bothy_waitpid(unpacker, 0);
+  if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    _exit(1); /* the unpacker wrote its message */
+  if (bothy_store_writer_commit(w, job->desc->digest, job->desc->size, NULL, &err) < 0)
+    goto fail;
+  bothy_store_writer_abort(w); /* frees a committed writer */
+  _exit(0);
+fail:
+  bothy_store_writer_abort(w); /* removes the temporary file */
+  dprintf(err_fd, "%s", err ? err->msg : "unknown error");
+  _exit(1);
+}
+
+static int fetch_buffer_sink(void *data, const void *buf, size_t len, bothy_error_t *err)
+{
+  struct {
+    char *buf;
+    size_t len;
+  } *b = data;
+  if (b->len + len > CONFIG_MAX)
+    return bothy_error_set(err, EFBIG, "more than %u bytes", CONFIG_MAX);
+  b->buf = xrealloc(b->buf, b->len + len + 1);
+  memcpy(b->buf + b->len, buf, len);
+  b->len += len;
+  b->buf[b->len] = '\0';
+  return 0;
+}
+
+/* The config blob: from the store if present, else fetched (verified by the
+ * client) into memory; the caller stores it once the layers are in. */
+static int get_config(struct bothy_images *imgs, struct bothy_registry *reg, const char *repo,
+                      const struct bothy_descriptor *d, char **ret, size_t *ret_len,
+                      bothy_error_t *err)
+{
+  if (bothy_store_blob_exists(imgs->store, d->digest, NULL) == 1)
+    return bothy_store_blob_read(imgs->store, d->digest, CONFIG_MAX, ret, ret_len, err);
+  struct {
+    char *buf;
+    size_t len;
+  } b = { NULL, 0 };
+  if (bothy_registry_get_blob(reg, repo, d->digest, d->size, fetch_buffer_sink, &b, err) < 0) {
+    free(b.buf);
+    return -1;
+  }
+  *ret = b.buf ? b.buf : xstrdup("");
+  *ret_len = b.len;
+  return 0;
+}
+
+static bool is_loopback(const char *host)
+{
+  return strncmp(host, "localhost", 9) == 0 || strncmp(host, "127.", 4) == 0 ||
+         strncmp(host, "[::1]", 5) == 0;
+}
+
+static int run_layer_jobs(struct bothy_images *imgs, const struct bothy_registry_opts *ro,
+                          const char *repo, struct layer_job *jobs, size_t n, int parallel,
+                          bothy_error_t *err)
+{
+  size_t next = 0, running = 0;
+  int ret = 0;
+  while (next < n || running > 0) {
+    while (ret == 0 && next < n && running < (size_t) parallel) {
+      struct layer_job *j = &jobs[next];
+      int ep[2];
+      if (pipe2(ep, O_CLOEXEC) < 0)
+        return bothy_error_errno(err, "cannot create a pipe");
+      fflush(NULL);
+      j->pid = fork();
+      if (j->pid < 0) {
+        close(ep[0]);
+        close(ep[1]);
+        ret = bothy_error_errno(err, "cannot fork");
+        break;
+      }
+      if (j->pid == 0) {
+        close(ep[0]);
+        layer_worker(imgs, ro, repo, j, ep[1]);
+      }
+      close(ep[1]);
+      j->err_fd = ep[0];
+      next++;
+      running++;
+    }
+    if (running == 0)
+      break;
+    int st = 0;
+    pid_t pid = waitpid(-1, &st, 0);
+    if (pid < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (jobs[i].pid != pid)
+        continue;
+      running--;
+      jobs[i].pid = 0;
+      _cleanup_free_ char *msg = NULL;
+      bothy_read_fd(jobs[i].err_fd, &msg, NULL, NULL);
+      jobs[i].err_fd = safe_close(jobs[i].err_fd);
+      jobs[i].done = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+      if (!jobs[i].done && ret == 0)
+        ret = bothy_error_set(err, 0, "layer %s: %s", jobs[i].desc->digest,
+                              msg && *msg ? msg : "the download failed");
+    }
+    /* A failure stops the others: they leave only temporary files. */
+    if (ret < 0)
+      for (size_t i = 0; i < n; i++)
+        if (jobs[i].pid > 0)
+          kill(jobs[i].pid, SIGTERM);
+  }
+  return ret;
+}
+
+int bothy_images_pull(struct bothy_images *imgs, const char *name,
+                      const struct bothy_pull_opts *opts, char **ret_digest, bothy_error_t *err)
+{
+  _cleanup_reference_ struct bothy_reference *ref = NULL;
+  if (bothy_reference_parse(name, &ref, err) < 0)
+    return -1;
+  _cleanup_free_ char *full = bothy_reference_string(ref);
+  struct bothy_registry_opts ro = {
+    .host = ref->domain,
+    .insecure = is_loopback(ref->domain) || opts->tls_verify_off,
+    .tls_skip_verify = opts->tls_verify_off,
+    .ca_file = opts->ca_file,
+    .username = opts->username,
+    .password = opts->password,
+    .retries = 3,
+  };
+  _cleanup_registry_ struct bothy_registry *reg = NULL;
+  if (bothy_registry_new(&ro, &reg, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
+
+  _cleanup_free_ char *body = NULL, *mt = NULL, *digest = NULL;
+  size_t len = 0;
+  const char *tag_or_digest = ref->digest ? ref->digest : ref->tag;
+  if (bothy_registry_get_manifest(reg, ref->path, tag_or_digest, NULL, &body, &len, &mt, &digest,
+                                  err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
+  _cleanup_manifest_ struct bothy_manifest *m = NULL;
+  if (bothy_manifest_parse(body, len, mt, "manifest", &m, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
+  if (m->kind == BOTHY_MANIFEST_INDEX) {
+    const char *os, *arch, *variant;
+    bothy_platform_native(&os, &arch, &variant);
+    const struct bothy_descriptor *d = NULL;
+    if (bothy_manifest_select(m, os, arch, variant, &d, err) < 0)
+      return bothy_error_prefix(err, "pulling '%s'", full);
+    _cleanup_free_ char *sel = xstrdup(d->digest);
+    free(body);
+    free(mt);
+    free(digest);
+    body = mt = digest = NULL;
+    if (bothy_registry_get_manifest(reg, ref->path, sel, NULL, &body, &len, &mt, &digest, err) < 0)
+      return bothy_error_prefix(err, "pulling '%s'", full);
+    bothy_manifest_free(TAKE_PTR(m));
+    if (bothy_manifest_parse(body, len, mt, "manifest", &m, err) < 0)
+      return bothy_error_prefix(err, "pulling '%s'", full);
+    if (m->kind != BOTHY_MANIFEST_IMAGE)
+      return bothy_error_set(err, 0, "pulling '%s': the index points at another index", full);
+  }
+
+  _cleanup_free_ char *cfg_data = NULL;
+  size_t cfg_len = 0;
+  if (get_config(imgs, reg, ref->path, &m->config, &cfg_data, &cfg_len, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s': config", full);
+  _cleanup_image_config_ struct bothy_image_config *cfg = NULL;
+  if (bothy_image_config_parse(cfg_data, cfg_len, "image config", &cfg, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
+  if (cfg->n_diff_ids != m->n_layers)
+    return bothy_error_set(err, 0, "pulling '%s': the manifest has %zu layers, the config %zu",
+                           full, m->n_layers, cfg->n_diff_ids);
+
+  _cleanup_free_ struct layer_job *jobs = xcalloc(m->n_layers + 1, sizeof(*jobs));
+  size_t n = 0;
+  for (size_t i = 0; i < m->n_layers; i++) {
+    _cleanup_free_ char *have = bothy_images_layer_dir(imgs, cfg->diff_ids[i]);
+    bool dup = false;
+    for (size_t k = 0; k < n; k++)
+      dup |= streq(jobs[k].diff_id, cfg->diff_ids[i]);
+    bool had_blob = bothy_store_blob_exists(imgs->store, m->layers[i].digest, NULL) == 1;
+    if ((have && had_blob) || dup)
+      continue;
+    jobs[n].desc = &m->layers[i];
+    jobs[n].diff_id = cfg->diff_ids[i];
+    jobs[n].had_blob = had_blob;
+    jobs[n].had_layer = have != NULL;
+    jobs[n].err_fd = -1;
+    n++;
+  }
+  int parallel = opts->parallel > 0 ? opts->parallel : 3;
+  if (n && run_layer_jobs(imgs, &ro, ref->path, jobs, n, parallel, err) < 0) {
+    undo_layer_jobs(imgs, jobs, n);
+    return bothy_error_prefix(err, "pulling '%s'", full);
+  }
+
+  /* Everything the manifest names is here: now the config and the manifest,
+   * then the name. */
+  if (bothy_store_blob_ingest_buffer(imgs->store, cfg_data, cfg_len, m->config.digest, NULL, err) <
+          0 ||
+      bothy_store_blob_ingest_buffer(imgs->store, body, len, digest, NULL, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
+  struct bothy_store_descriptor d = {
+    .media_type = m->media_type,
+    .digest = digest,
+    .size = (int64_t) len,
+  };
+  if (bothy_store_index_set(imgs->store, full, &d, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
+  if (ret_digest)
+    *ret_digest = TAKE_PTR(digest);
+  return 0;
+}
+
+/* ---- lookups --------------------------------------------------------------- */
+
+static int find_descriptor(struct bothy_images *imgs, const char *name,
+                           struct bothy_store_descriptor **ret, char **ret_ref, bothy_error_t *err)
+{
+  /* A digest or a hex prefix of one. */
+  const char *hex = strncmp(name, "sha256:", 7) == 0 ? name + 7 : name;
+  bool hexish = strlen(hex) >= 12 && strspn(hex, "0123456789abcdef") == strlen(hex);
+  _cleanup_store_descriptors_ struct bothy_store_descriptor **all = NULL;
+  size_t n = 0;
+  if (bothy_store_index_list(imgs->store, &all, &n, err) < 0)
+    return -1;
+  if (!hexish || strchr(name, ':') != NULL) {
+    _cleanup_reference_ struct bothy_reference *ref = NULL;
+    if (!hexish || strncmp(name, "sha256:", 7) != 0) {
+      if (bothy_reference_parse(name, &ref, err) < 0)
+        return -1;
+      _cleanup_free_ char *full = bothy_reference_string(ref);
+      for (size_t i = 0; i < n; i++)
+        if (streq(all[i]->ref_name, full)) {
+          *ret_ref = TAKE_PTR(full);
+          *ret = all[i];
+          all[i] = all[n - 1];
+          all[n - 1] = NULL;
+          return 0;
+        }
+      return bothy_error_set(err, ENOENT, "image '%s' is not known here", name);
+    }
+  }
+  struct bothy_store_descriptor *found = NULL;
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *h = bothy_digest_hex(all[i]->digest);
+    if (h && strncmp(h, hex, strlen(hex)) == 0) {
+      if (found && !streq(found->digest, all[i]->digest))
+        return bothy_error_set(err, EINVAL, "'%s' matches more than one image", name);
+      found = all[i];
+      at = i;
+    }
+  }
+  if (!found)
+    return bothy_error_set(err, ENOENT, "image '%s' is not known here", name);
+  *ret_ref = NULL;
+  *ret = found;
+  all[at] = all[n - 1];
+  all[n - 1] = NULL;
+  return 0;
+}
+
+int bothy_images_get(struct bothy_images *imgs, const char *name, struct bothy_image **ret,
+                     bothy_error_t *err)
+{
+  _cleanup_store_descriptor_ struct bothy_store_descriptor *d = NULL;
+  _cleanup_image_ struct bothy_image *img = xmalloc0(sizeof(*img));
+  if (find_descriptor(imgs, name, &d, &img->ref, err) < 0)
+    return -1;
+  img->digest = xstrdup(d->digest);
+  _cleanup_free_ char *body = NULL, *cfg = NULL;
+  size_t len = 0, cfg_len = 0;
+  if (bothy_store_blob_read(imgs->store, d->digest, 4u * 1024 * 1024, &body, &len, err) < 0 ||
+      bothy_manifest_parse(body, len, d->media_type, "manifest", &img->manifest, err) < 0)
+    return bothy_error_prefix(err, "image '%s'", name);
+  if (img->manifest->kind != BOTHY_MANIFEST_IMAGE)
+    return bothy_error_set(err, 0, "image '%s': not an image manifest", name);
+  if (bothy_store_blob_read(imgs->store, img->manifest->config.digest, CONFIG_MAX, &cfg, &cfg_len,
+                            err) < 0 ||
+      bothy_image_config_parse(cfg, cfg_len, "image config", &img->config, err) < 0)
+    return bothy_error_prefix(err, "image '%s'", name);
+  img->layer_dirs = xcalloc(img->config->n_diff_ids + 1, sizeof(char *));
+  for (size_t i = 0; i < img->config->n_diff_ids; i++) {
+    img->layer_dirs[i] = bothy_images_layer_dir(imgs, img->config->diff_ids[i]);
+    if (!img->layer_dirs[i])
+      return bothy_error_set(err, ENOENT, "image '%s': layer %s is missing (pull it again)", name,
+                             img->config->diff_ids[i]);
+  }
+  *ret = TAKE_PTR(img);
+  return 0;
+}
+
+struct bothy_image *bothy_image_free(struct bothy_image *img)
+{
+  if (!img)
+    return NULL;
+  free(img->ref);
+  free(img->digest);
+  bothy_manifest_free(img->manifest);
+  bothy_image_config_free(img->config);
+  strv_free(img->layer_dirs);
+  free(img);
+  return NULL;
+}
+
+int bothy_images_tag(struct bothy_images *imgs, const char *name, const char *ref,
+                     bothy_error_t *err)
+{
+  _cleanup_store_descriptor_ struct bothy_store_descriptor *d = NULL;
+  _cleanup_free_ char *old = NULL;
+  if (find_descriptor(imgs, name, &d, &old, err) < 0)
+    return -1;
+  _cleanup_reference_ struct bothy_reference *r = NULL;
+  if (bothy_reference_parse(ref, &r, err) < 0)
+    return -1;
+  if (r->digest)
+    return bothy_error_set(err, EINVAL, "cannot tag with a digest: '%s'", ref);
+  _cleanup_free_ char *full = bothy_reference_string(r);
+  struct bothy_store_descriptor nd = { .media_type = d->media_type,
+                                       .digest = d->digest,
+                                       .size = d->size };
+  return bothy_store_index_set(imgs->store, full, &nd, err);
+}
+
+int bothy_images_untag(struct bothy_images *imgs, const char *ref, bothy_error_t *err)
+{
+  _cleanup_reference_ struct bothy_reference *r = NULL;
+  if (bothy_reference_parse(ref, &r, err) < 0)
+    return -1;
+  _cleanup_free_ char *full = bothy_reference_string(r);
+  int k = bothy_store_index_remove(imgs->store, full, err);
+  if (k < 0)
+    return -1;
+  if (k == 0)
+    return bothy_error_set(err, ENOENT, "image '%s' is not known here", ref);
+  return 0;
+}
+
+int bothy_images_list(struct bothy_images *imgs, json_t **ret, bothy_error_t *err)
+{
+  _cleanup_store_descriptors_ struct bothy_store_descriptor **all = NULL;
+  size_t n = 0;
+  if (bothy_store_index_list(imgs->store, &all, &n, err) < 0)
+    return -1;
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) {
+    if (!all[i]->ref_name)
+      continue;
+    _cleanup_free_ char *body = NULL, *cfg = NULL;
+    size_t len = 0, cfg_len = 0;
+    _cleanup_manifest_ struct bothy_manifest *m = NULL;
+    _cleanup_image_config_ struct bothy_image_config *c = NULL;
+    int64_t size = 0;
+    if (bothy_store_blob_read(imgs->store, all[i]->digest, 4u * 1024 * 1024, &body, &len, NULL) ==
+            0 &&
+        bothy_manifest_parse(body, len, all[i]->media_type, "manifest", &m, NULL) == 0 &&
+        m->kind == BOTHY_MANIFEST_IMAGE) {
+      size = m->config.size;
+      for (size_t k = 0; k < m->n_layers; k++)
+        size += m->layers[k].size;
+      if (bothy_store_blob_read(imgs->store, m->config.digest, CONFIG_MAX, &cfg, &cfg_len, NULL) ==
+          0)
+        bothy_image_config_parse(cfg, cfg_len, "config", &c, NULL);
+    }
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s}", "ref", all[i]->ref_name, "digest",
+                                         all[i]->digest, "size", (json_int_t) size, "created",
+                                         c && c->created ? c->created : ""));
+  }
+  *ret = arr;
+  return 0;
+}
