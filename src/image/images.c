@@ -86,9 +86,10 @@ static int fetch_sink(void *data, const void *buf, size_t len, bothy_error_t *er
   return 0;
 }
 
-/* Unpacks what arrives on fd into ROOT/layers/.tmp-*, checks its diff_id and
- * renames it into place. Runs in its own process. */
-static int unpack_layer(struct bothy_images *imgs, int fd, const char *diff_id, bothy_error_t *err)
+/* Unpacks what arrives on fd into ROOT/layers/.tmp-PID, checks its diff_id
+ * (when expected) and renames it into place. */
+static int unpack_layer(struct bothy_images *imgs, int fd, const char *diff_id, char *ret_diff_id,
+                        bothy_error_t *err)
 {
   _cleanup_free_ char *tmp = xasprintf(".tmp-%d", (int) getpid());
   bothy_rm_rf_at(imgs->layers_fd, tmp, NULL);
@@ -101,17 +102,34 @@ static int unpack_layer(struct bothy_images *imgs, int fd, const char *diff_id, 
   struct bothy_layer_result res;
   int r = dfd < 0 ? bothy_error_errno(err, "cannot open '%s'", tmp)
                   : bothy_layer_unpack(fd, dfd, &pol, &res, err);
-  if (r == 0 && !streq(res.diff_id, diff_id))
+  if (r == 0 && diff_id && !streq(res.diff_id, diff_id))
     r = bothy_error_set(err, EBADMSG, "layer content is %s, the image config says %s", res.diff_id,
                         diff_id);
-  if (r == 0 && renameat(imgs->layers_fd, tmp, imgs->layers_fd, bothy_digest_hex(diff_id)) < 0) {
+  if (r == 0 &&
+      renameat(imgs->layers_fd, tmp, imgs->layers_fd, bothy_digest_hex(res.diff_id)) < 0) {
     if (errno == EEXIST || errno == ENOTEMPTY)
-      r = 0; /* another pull unpacked it meanwhile: same content */
+      r = 0; /* unpacked meanwhile by another command: same content */
     else
-      r = bothy_error_errno(err, "cannot move layer %s into place", diff_id);
+      r = bothy_error_errno(err, "cannot move layer %s into place", res.diff_id);
   }
   bothy_rm_rf_at(imgs->layers_fd, tmp, NULL);
+  if (r == 0 && ret_diff_id)
+    memcpy(ret_diff_id, res.diff_id, BOTHY_DIGEST_MAX);
   return r;
+}
+
+int bothy_images_add_layer(struct bothy_images *imgs, int fd, const char *expected_diff_id,
+                           char *ret_diff_id, bothy_error_t *err)
+{
+  if (expected_diff_id) {
+    _cleanup_free_ char *have = bothy_images_layer_dir(imgs, expected_diff_id);
+    if (have) {
+      if (ret_diff_id)
+        snprintf(ret_diff_id, BOTHY_DIGEST_MAX, "%s", expected_diff_id);
+      return 0;
+    }
+  }
+  return unpack_layer(imgs, fd, expected_diff_id, ret_diff_id, err);
 }
 
 struct layer_job {
@@ -162,7 +180,7 @@ _noreturn_ static void layer_worker(struct bothy_images *imgs, const struct both
   }
   if (unpacker == 0) {
     close(p[1]);
-    if (unpack_layer(imgs, p[0], job->diff_id, &err) < 0) {
+    if (unpack_layer(imgs, p[0], job->diff_id, NULL, &err) < 0) {
       dprintf(err_fd, "%s", err->msg);
       _exit(1);
     }

@@ -70,5 +70,13 @@ int bothy_images_untag(struct bothy_images *imgs, const char *ref, bothy_error_t
 /* [{"ref":..., "digest":..., "size":..., "created":...}] for `images`. */
 int bothy_images_list(struct bothy_images *imgs, json_t **ret, bothy_error_t *err);
 
+/* Unpacks a layer stream (tar, gzip or zstd) read from fd into the layer
+ * store: into a temporary directory, renamed into place when complete. With
+ * expected_diff_id, a layer already present is not read again, and content
+ * with another diff_id is refused (EBADMSG). *ret_diff_id (optional,
+ * BOTHY_DIGEST_MAX bytes) gets the layer's diff_id. */
+int bothy_images_add_layer(struct bothy_images *imgs, int fd, const char *expected_diff_id,
+                           char *ret_diff_id, bothy_error_t *err);
+
 /* Path of an unpacked layer, or NULL if it is not here. Caller frees. */
 char *bothy_images_layer_dir(struct bothy_images *imgs, const char *diff_id);

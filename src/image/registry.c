@@ -490,8 +490,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
       ((x->max_len && (uint64_t) x->content_length > x->max_len) ||
        (x->expected_size >= 0 && x->content_length > x->expected_size))) {
     if (x->expected_size >= 0)
-      fail(&x->cb_err, EBADMSG, "the server announced %" PRId64 " bytes, expected %" PRId64,
-           x->content_length, x->expected_size);
+      fail(&x->cb_err, EBADMSG, "the server announced %" PRId64 " bytes, expected %" PRId64
+           " bytes", x->content_length, x->expected_size);
     else
       fail(&x->cb_err, EFBIG,
            "the server announced %" PRId64 " bytes, more than the %" PRIu64 " allowed",
