@@ -80,7 +80,6 @@ struct xfer {
   int fd;          /* from fd at fd_off (pread) */
   uint64_t fd_off;
   uint64_t body_len;
-  bool has_body;
   uint64_t body_pos;
 
   /* Limits and checks on a 2xx response body. */
@@ -490,8 +489,9 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
       ((x->max_len && (uint64_t) x->content_length > x->max_len) ||
        (x->expected_size >= 0 && x->content_length > x->expected_size))) {
     if (x->expected_size >= 0)
-      fail(&x->cb_err, EBADMSG, "the server announced %" PRId64 " bytes, expected %" PRId64
-           " bytes", x->content_length, x->expected_size);
+      fail(&x->cb_err, EBADMSG,
+           "the server announced %" PRId64 " bytes, expected %" PRId64 " bytes", x->content_length,
+           x->expected_size);
     else
       fail(&x->cb_err, EFBIG,
            "the server announced %" PRId64 " bytes, more than the %" PRIu64 " allowed",
@@ -1141,8 +1141,10 @@ int bothy_registry_get_manifest(struct bothy_registry *reg, const char *repo, co
   bool by_digest = is_digest_ref(reference);
   _cleanup_free_ char *what = xasprintf("pulling manifest '%s%c%s' from '%s'", repo,
                                         by_digest ? '@' : ':', reference, reg->name);
-  if (by_digest && (r = check_verifiable_digest(reference, err)) < 0)
-    return bothy_error_prefix(err, "%s", what);
+  if (by_digest && (r = check_verifiable_digest(reference, err)) < 0) {
+    bothy_error_prefix(err, "%s", what);
+    return r;
+  }
 
   _cleanup_free_ char *scope = pull_scope(repo), *auth = auth_name_of(reg, repo);
   _cleanup_xfer_ struct xfer *x =
@@ -1239,7 +1241,6 @@ int bothy_registry_put_manifest(struct bothy_registry *reg, const char *repo, co
   strv_push(&x->headers, xasprintf("Content-Type: %s", media_type));
   x->mem = body;
   x->body_len = len;
-  x->has_body = true;
   xfer_set_ok(x, 201, 200, 0);
   if ((r = xfer_run(x, err)) < 0)
     return r;
@@ -1290,8 +1291,10 @@ int bothy_registry_blob_transfer_new(struct bothy_registry *reg, const char *rep
     return r;
   _cleanup_free_ char *what =
       xasprintf("pulling blob '%s@%s' from '%s'", repo, digest ? digest : "", reg->name);
-  if (check_verifiable_digest(digest, err) < 0)
-    return bothy_error_prefix(err, "%s", what);
+  if ((r = check_verifiable_digest(digest, err)) < 0) {
+    bothy_error_prefix(err, "%s", what);
+    return r;
+  }
   if (!sink)
     return fail(err, EINVAL, "%s: no sink given", what);
 
@@ -1452,7 +1455,6 @@ static int upload_once(struct bothy_registry *reg, const char *repo, int fd, uin
       x->fd = fd;
       x->fd_off = off;
       x->body_len = n;
-      x->has_body = true;
       xfer_set_ok(x, 202, 0, 0);
       x->max_retries = 0;
       if ((r = xfer_run(x, err)) < 0)
@@ -1469,7 +1471,6 @@ static int upload_once(struct bothy_registry *reg, const char *repo, int fd, uin
   x->fd = fd;
   x->fd_off = 0;
   x->body_len = chunk_size > 0 ? 0 : size;
-  x->has_body = true;
   xfer_set_ok(x, 201, 0, 0);
   x->max_retries = 0;
   if ((r = xfer_run(x, err)) < 0)
