@@ -24,7 +24,7 @@ done
 WORK=$(mktemp -d /tmp/bothy-bench-pull.XXXXXX)
 REG_PID=
 cleanup() {
-  [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -90,13 +90,13 @@ done
 
 P="podman --root $WORK/podman --runroot $WORK/podman-run --storage-driver vfs --cgroup-manager=cgroupfs --events-backend=file"
 for img in debian random; do
-  hyperfine --style basic --runs "$RUNS" --export-json "$WORK/$img.json" \
+  hyperfine --runs "$RUNS" --export-json "$WORK/$img.json" \
     -n bothy --prepare "rm -rf $WORK/bothy" "$BOTHY --root $WORK/bothy pull --quiet $REG/bench/$img:latest" \
     -n podman --prepare "$P rmi -a -f >/dev/null 2>&1; rm -rf $WORK/podman $WORK/podman-run" \
       "$P pull -q --tls-verify=false $REG/bench/$img:latest" \
     -n skopeo --prepare "rm -rf $WORK/oci" \
       "skopeo --insecure-policy copy --quiet --src-tls-verify=false docker://$REG/bench/$img:latest oci:$WORK/oci:x" \
-    >"$WORK/$img.log" 2>&1 || { cat "$WORK/$img.log"; exit 1; }
+    --show-output >"$WORK/$img.log" 2>&1 || { tail -30 "$WORK/$img.log"; exit 1; }
 done
 # Already present: a second pull is one manifest request.
 "$BOTHY" --root "$WORK/bothy2" pull --quiet "$REG/bench/debian:latest" >/dev/null

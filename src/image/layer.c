@@ -50,6 +50,12 @@ struct unpack {
   size_t n_dirs;
   size_t cap_dirs;
 
+  /* The directory of the previous entry, kept open: a tar lists a
+   * directory's files one after another, and resolving the same parent in
+   * the root again for each of them was a third of the unpacking time. */
+  char *parent_path;
+  int parent_fd;
+
   char buf[128 * 1024];
 };
 
@@ -65,6 +71,8 @@ static struct unpack *unpack_free(struct unpack *u)
   bothy_digester_free(u->blob);
   bothy_digester_free(u->diff);
   free(u->outer_msg);
+  free(u->parent_path);
+  safe_close(u->parent_fd);
   for (size_t i = 0; i < u->n_dirs; i++)
     free(u->dirs[i].path);
   free(u->dirs);
@@ -182,22 +190,51 @@ static char *clean_path(const char *name)
 
 /* Opens (creating it if missing) the parent directory of a cleaned path,
  * resolved inside the root; *ret_base points into path. */
+static void forget_parent(struct unpack *u)
+{
+  u->parent_fd = safe_close(u->parent_fd);
+  free(u->parent_path);
+  u->parent_path = NULL;
+}
+
+/* An entry at path replaces whatever was there: if that is the cached
+ * directory or one above it, the cache would name a removed directory. */
+static void forget_parent_under(struct unpack *u, const char *path)
+{
+  size_t n = strlen(path);
+  if (u->parent_path && strncmp(u->parent_path, path, n) == 0 &&
+      (u->parent_path[n] == '\0' || u->parent_path[n] == '/'))
+    forget_parent(u);
+}
+
 static int open_parent(struct unpack *u, char *path, const char **ret_base, const char *name,
                        bothy_error_t *err)
 {
   char *slash = strrchr(path, '/');
-  int fd;
-  if (slash) {
+  const char *dir = slash ? path : "";
+  if (slash)
     *slash = '\0';
+  *ret_base = slash ? slash + 1 : path;
+  int fd;
+  if (u->parent_path && streq(u->parent_path, dir)) {
+    fd = fcntl(u->parent_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+      bothy_error_errno(err, "cannot duplicate a directory fd");
+  } else if (slash) {
     fd = bothy_mkdir_p_in_root(u->root, path, 0755, err);
-    *slash = '/';
-    *ret_base = slash + 1;
   } else {
     fd = bothy_open_in_root(u->root, ".", O_PATH | O_DIRECTORY, 0);
     if (fd < 0)
       bothy_error_set(err, -fd, "cannot open the layer's directory");
-    *ret_base = path;
   }
+  if (fd >= 0 && !(u->parent_path && streq(u->parent_path, dir))) {
+    forget_parent(u);
+    u->parent_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (u->parent_fd >= 0)
+      u->parent_path = xstrdup(dir);
+  }
+  if (slash)
+    *slash = '/';
   if (fd < 0)
     return bothy_error_prefix(err, "layer entry '%s'", name);
   return fd;
@@ -409,9 +446,28 @@ static int write_file(struct unpack *u, int parentfd, const char *base, struct a
   la_int64_t size = archive_entry_size(e);
   if (archive_entry_size_is_set(e) && size > st.st_size && ftruncate(fd, (off_t) size) < 0)
     return bothy_error_errno(err, "layer entry '%s': cannot extend it", name);
+  /* Owner, mode, xattrs and times through the fd we hold: no second lookup. */
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (entry_owner(e, &uid, &gid, name, err) < 0)
+    return -1;
+  if (fchown(fd, uid, gid) < 0)
+    return bothy_error_errno(err, "layer entry '%s': cannot change its owner", name);
+  if (fchmod(fd, entry_mode(u, e)) < 0)
+    return bothy_error_errno(err, "layer entry '%s': cannot change its mode", name);
+  const char *key;
+  const void *value;
+  size_t xsize;
+  archive_entry_xattr_reset(e);
+  while (archive_entry_xattr_next(e, &key, &value, &xsize) == ARCHIVE_OK)
+    if (key && xattr_wanted(key) && fsetxattr(fd, key, value, xsize, 0) < 0)
+      return bothy_error_errno(err, "layer entry '%s': cannot set xattr '%s'", name, key);
+  struct timespec ts[2];
+  if (entry_times(e, ts) && futimens(fd, ts) < 0)
+    return bothy_error_errno(err, "layer entry '%s': cannot set its times", name);
   if (close(TAKE_FD(fd)) < 0)
     return bothy_error_errno(err, "layer entry '%s': cannot write it", name);
-  return apply_meta(u, parentfd, base, e, name, err);
+  return 0;
 }
 
 /* A hard link to a regular file an earlier entry created. The target is
@@ -524,6 +580,7 @@ static int unpack_entry(struct unpack *u, struct archive_entry *e, bothy_error_t
   if (w < 0)
     return bothy_error_set(err, 0, "layer entry '%s': a whiteout cannot have contents", name);
 
+  forget_parent_under(u, path);
   const char *base;
   _cleanup_close_ int parentfd = open_parent(u, path, &base, name, err);
   if (parentfd < 0)
@@ -596,6 +653,7 @@ int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_poli
   _cleanup_(unpack_freep) struct unpack *u = xmalloc0(sizeof(*u));
   u->src_fd = src_fd;
   u->root = dest_dirfd;
+  u->parent_fd = -1;
   u->pol = pol ? pol : &strict;
   u->blob = bothy_digester_new();
   u->diff = bothy_digester_new();
