@@ -41,6 +41,8 @@ int cmd_images(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 /* Pushing and registry credentials (push.c). */
 int cmd_push(int argc, char **argv);

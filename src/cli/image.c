@@ -220,3 +220,45 @@ int cmd_inspect(int argc, char **argv)
   fputs(s, stdout);
   return 0;
 }
+
+int cmd_prune(int argc, char **argv)
+{
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  bothy_error_t err = NULL;
+  _cleanup_strv_free_ char **removed = NULL;
+  if (bothy_images_prune(imgs, &removed, &err) < 0)
+    return cli_fail(&err);
+  for (size_t i = 0; removed && removed[i]; i++)
+    printf("removed %s\n", removed[i]);
+  printf("%zu removed\n", strv_length(removed));
+  return 0;
+}
+
+int cmd_history(int argc, char **argv)
+{
+  if (argc != 2)
+    return cli_failf("usage: bothy history IMAGE");
+  _cleanup_images_ struct bothy_images *imgs = NULL;
+  if (open_images(&imgs))
+    return 1;
+  bothy_error_t err = NULL;
+  _cleanup_image_ struct bothy_image *img = NULL;
+  if (bothy_images_get(imgs, argv[1], &img, &err) < 0)
+    return cli_fail(&err);
+  printf("%-32s %-60s %s\n", "CREATED", "CREATED BY", "SIZE");
+  /* Newest first, as docker; empty_layer entries have no layer of their own. */
+  size_t n = json_array_size(img->config->history), layer = img->manifest->n_layers;
+  for (size_t i = n; i-- > 0;) {
+    json_t *h = json_array_get(img->config->history, i);
+    const char *created = json_string_value(json_object_get(h, "created"));
+    const char *by = json_string_value(json_object_get(h, "created_by"));
+    bool empty = json_is_true(json_object_get(h, "empty_layer"));
+    char size[32] = "0 B";
+    if (!empty && layer > 0)
+      human_size(img->manifest->layers[--layer].size, size, sizeof(size));
+    printf("%-32s %-60.60s %s\n", created ? created : "", by ? by : "", size);
+  }
+  return 0;
+}

@@ -83,6 +83,8 @@ static const struct cli_command commands[] = {
   { "tag", cmd_tag, CMD_NEEDS_ROOT, 2, 2, "IMAGE NEW-REFERENCE", "give an image another name" },
   { "rmi", cmd_rmi, CMD_NEEDS_ROOT, 1, -1, "IMAGE...", "remove image names" },
   { "inspect", cmd_inspect, 0, 1, 1, "IMAGE", "show an image's configuration" },
+  { "history", cmd_history, 0, 1, 1, "IMAGE", "show how an image was made" },
+  { "prune", cmd_prune, CMD_NEEDS_ROOT, 0, 0, "", "remove blobs and layers no image needs" },
   { "version", cmd_version, 0, 0, 0, "", "print the version" },
   { "help", cmd_help, 0, 0, -1, "", "show this help" },
 };

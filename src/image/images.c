@@ -19,6 +19,7 @@
 #include "base/process.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
+#include "image/auth.h"
 #include "image/layer.h"
 #include "image/reference.h"
 #include "image/registry.h"
@@ -254,12 +255,6 @@ static int get_config(struct bothy_images *imgs, struct bothy_registry *reg, con
   return 0;
 }
 
-static bool is_loopback(const char *host)
-{
-  return strncmp(host, "localhost", 9) == 0 || strncmp(host, "127.", 4) == 0 ||
-         strncmp(host, "[::1]", 5) == 0;
-}
-
 static int run_layer_jobs(struct bothy_images *imgs, const struct bothy_registry_opts *ro,
                           const char *repo, struct layer_job *jobs, size_t n, int parallel,
                           bothy_error_t *err)
@@ -327,13 +322,18 @@ int bothy_images_pull(struct bothy_images *imgs, const char *name,
   if (bothy_reference_parse(name, &ref, err) < 0)
     return -1;
   _cleanup_free_ char *full = bothy_reference_string(ref);
+  _cleanup_free_ char *saved_user = NULL;
+  _cleanup_secret_ char *saved_pass = NULL;
+  if (!opts->username &&
+      bothy_auth_lookup(imgs->root, ref->domain, &saved_user, &saved_pass, err) < 0)
+    return bothy_error_prefix(err, "pulling '%s'", full);
   struct bothy_registry_opts ro = {
     .host = ref->domain,
-    .insecure = is_loopback(ref->domain) || opts->tls_verify_off,
+    .insecure = bothy_auth_host_is_loopback(ref->domain) || opts->tls_verify_off,
     .tls_skip_verify = opts->tls_verify_off,
     .ca_file = opts->ca_file,
-    .username = opts->username,
-    .password = opts->password,
+    .username = opts->username ? opts->username : saved_user,
+    .password = opts->username ? opts->password : saved_pass,
     .retries = 3,
   };
   _cleanup_registry_ struct bothy_registry *reg = NULL;
@@ -577,5 +577,85 @@ int bothy_images_list(struct bothy_images *imgs, json_t **ret, bothy_error_t *er
                                          c && c->created ? c->created : ""));
   }
   *ret = arr;
+  return 0;
+}
+
+/* ---- prune ----------------------------------------------------------------- */
+
+static void mark(char ***set, const char *digest)
+{
+  for (size_t i = 0; *set && (*set)[i]; i++)
+    if (streq((*set)[i], digest))
+      return;
+  strv_push(set, xstrdup(digest));
+}
+
+static bool marked(char **set, const char *digest)
+{
+  for (size_t i = 0; set && set[i]; i++)
+    if (streq(set[i], digest))
+      return true;
+  return false;
+}
+
+int bothy_images_prune(struct bothy_images *imgs, char ***ret_removed, bothy_error_t *err)
+{
+  _cleanup_store_descriptors_ struct bothy_store_descriptor **all = NULL;
+  size_t n = 0;
+  if (bothy_store_index_list(imgs->store, &all, &n, err) < 0)
+    return -1;
+  _cleanup_strv_free_ char **blobs = NULL, **layers = NULL, **removed = NULL;
+  for (size_t i = 0; i < n; i++) {
+    _cleanup_free_ char *body = NULL, *cfg = NULL;
+    size_t len = 0, cfg_len = 0;
+    mark(&blobs, all[i]->digest);
+    /* A referenced manifest that cannot be read keeps everything: better to
+     * prune nothing than what an image still needs. */
+    _cleanup_manifest_ struct bothy_manifest *m = NULL;
+    if (bothy_store_blob_read(imgs->store, all[i]->digest, 4u * 1024 * 1024, &body, &len, err) <
+            0 ||
+        bothy_manifest_parse(body, len, all[i]->media_type, "manifest", &m, err) < 0)
+      return bothy_error_prefix(err, "pruning: image '%s'",
+                                all[i]->ref_name ? all[i]->ref_name : all[i]->digest);
+    for (size_t k = 0; k < m->n_manifests; k++)
+      mark(&blobs, m->manifests[k].digest);
+    if (m->kind != BOTHY_MANIFEST_IMAGE)
+      continue;
+    mark(&blobs, m->config.digest);
+    for (size_t k = 0; k < m->n_layers; k++)
+      mark(&blobs, m->layers[k].digest);
+    _cleanup_image_config_ struct bothy_image_config *c = NULL;
+    if (bothy_store_blob_read(imgs->store, m->config.digest, CONFIG_MAX, &cfg, &cfg_len, err) < 0 ||
+        bothy_image_config_parse(cfg, cfg_len, "config", &c, err) < 0)
+      return bothy_error_prefix(err, "pruning");
+    for (size_t k = 0; k < c->n_diff_ids; k++)
+      mark(&layers, c->diff_ids[k]);
+  }
+  _cleanup_strv_free_ char **present = NULL;
+  if (bothy_store_blob_list(imgs->store, &present, err) < 0)
+    return -1;
+  for (size_t i = 0; present && present[i]; i++)
+    if (!marked(blobs, present[i]) && bothy_store_blob_delete(imgs->store, present[i], err) >= 0)
+      strv_push(&removed, xasprintf("blob %s", present[i]));
+  _cleanup_closedir_ DIR *d = opendir(imgs->layers_dir);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (de->d_name[0] == '.') {
+      /* Leftovers of an interrupted unpack. */
+      if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+        pid_t owner = (pid_t) strtol(de->d_name + 5, NULL, 10);
+        if (owner > 0 && kill(owner, 0) < 0 && errno == ESRCH &&
+            bothy_rm_rf_at(imgs->layers_fd, de->d_name, NULL) == 0)
+          strv_push(&removed, xasprintf("unfinished layer %s", de->d_name));
+      }
+      continue;
+    }
+    _cleanup_free_ char *diff_id = xasprintf("sha256:%s", de->d_name);
+    if (!marked(layers, diff_id) && bothy_rm_rf_at(imgs->layers_fd, de->d_name, err) == 0)
+      strv_push(&removed, xasprintf("layer %s", diff_id));
+  }
+  bothy_store_gc_tmp(imgs->store, false, NULL);
+  if (ret_removed)
+    *ret_removed = TAKE_PTR(removed);
   return 0;
 }

@@ -93,15 +93,15 @@ int bothy_image_push(struct bothy_images *imgs, const char *name, const char *de
     return bothy_error_prefix(err, "pushing '%s'", name);
   if (!dest && !img->ref)
     return bothy_error_set(
-        err, EINVAL, "pushing '%s': the image has no name to push to: give a destination", name);
+        err, 0, "pushing '%s': the image has no name to push to: give a destination", name);
 
   _cleanup_reference_ struct bothy_reference *dst = NULL;
   if (parse_dest(dest ? dest : img->ref, &dst, err) < 0)
     return bothy_error_prefix(err, "pushing '%s'", name);
   _cleanup_free_ char *full = bothy_reference_string(dst);
   if (dst->digest && !streq(dst->digest, img->digest))
-    return bothy_error_set(err, EINVAL, "pushing '%s' to '%s': the image's digest is %s", name,
-                           full, img->digest);
+    return bothy_error_set(err, 0, "pushing '%s' to '%s': the image's digest is %s", name, full,
+                           img->digest);
 
   /* The manifest exactly as stored: re-serialising it would change its
    * digest. */

@@ -56,6 +56,9 @@ struct bothy_push_opts {
  * Errors name the image, the destination and what failed; the codes are the
  * registry client's (registry.h: EACCES 401, EPERM 403, ENOENT 404, EAGAIN
  * transient/5xx, ...), ENOENT for an image not known here or a blob missing
- * from the store, EINVAL for a bad destination. */
+ * from the store, EBADMSG for a blob whose size in the store is not the
+ * manifest's, and -1 (code 0) for a destination that is not a reference,
+ * whose digest is not the image's, or that is missing for an image without
+ * a name. */
 int bothy_image_push(struct bothy_images *imgs, const char *name, const char *dest,
                      const struct bothy_push_opts *opts, char **ret_digest, bothy_error_t *err);

@@ -143,3 +143,31 @@ def test_bad_references(root):
         r = bothy(root, "pull", bad)
         assert r.returncode == 1, bad
         assert "invalid reference" in r.stderr, r.stderr
+
+
+def test_prune_keeps_what_images_need(registry, root, workdir):
+    shared = tar_bytes({"etc": None, "etc/shared": b"s"})
+    only_a = tar_bytes({"a": None, "a/file": b"a"})
+    only_b = tar_bytes({"b": None, "b/file": b"b"})
+    la, lb = os.path.join(workdir, "la"), os.path.join(workdir, "lb")
+    write_oci_layout(la, [(shared, "gzip"), (only_a, "gzip")])
+    write_oci_layout(lb, [(shared, "gzip"), (only_b, "gzip")])
+    push(la, "latest", registry, "tests/a:1")
+    push(lb, "latest", registry, "tests/b:1")
+    bothy(root, "pull", f"{registry.host}/tests/a:1", check=True)
+    bothy(root, "pull", f"{registry.host}/tests/b:1", check=True)
+    assert len(os.listdir(os.path.join(root, "layers"))) == 3
+    # Nothing is unreferenced yet.
+    assert "0 removed" in bothy(root, "prune", check=True).stdout
+    bothy(root, "rmi", f"{registry.host}/tests/a:1", check=True)
+    out = bothy(root, "prune", check=True).stdout
+    # a's own layer, its blob, config and manifest go; the shared layer stays.
+    assert "4 removed" in out, out
+    assert len(os.listdir(os.path.join(root, "layers"))) == 2
+    info = json.loads(bothy(root, "inspect", f"{registry.host}/tests/b:1", check=True).stdout)
+    assert len(info["RootFS"]["Layers"]) == 2
+    subprocess.run(["skopeo", "inspect", f"oci:{os.path.join(root, 'store')}:"
+                    f"{registry.host}/tests/b:1"], check=True, capture_output=True)
+    # history lists both layers of b.
+    hist = bothy(root, "history", f"{registry.host}/tests/b:1", check=True).stdout
+    assert hist.count("bothy tests") == 2
