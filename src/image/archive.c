@@ -792,14 +792,19 @@ static int set_refs(struct load *l, struct bothy_loaded **ret, bothy_error_t *er
 {
   _cleanup_loaded_ struct bothy_loaded *out = xmalloc0(sizeof(*out));
   out->images = xcalloc(l->n_pending + 1, sizeof(*out->images));
-  for (size_t i = 0; i < l->n_pending; i++) {
-    struct pending *p = &l->pending[i];
-    if (name_image(l->imgs, p->ref, p->digest, p->media_type, p->size, err) < 0)
-      return -1;
-    out->images[out->n].ref = xstrdup(p->ref);
-    out->images[out->n].digest = xstrdup(p->digest);
-    out->n++;
-  }
+  /* Names first, then the unnamed images: one that another entry of the
+   * archive names needs no entry under its digest. */
+  for (int named = 1; named >= 0; named--)
+    for (size_t i = 0; i < l->n_pending; i++) {
+      struct pending *p = &l->pending[i];
+      if (!!p->ref != named)
+        continue;
+      if (name_image(l->imgs, p->ref, p->digest, p->media_type, p->size, err) < 0)
+        return -1;
+      out->images[out->n].ref = xstrdup(p->ref);
+      out->images[out->n].digest = xstrdup(p->digest);
+      out->n++;
+    }
   *ret = TAKE_PTR(out);
   return 0;
 }
@@ -820,13 +825,15 @@ int bothy_archive_load(struct bothy_images *imgs, int fd, const char *what,
                          "index.json)");
   }
   /* References last: until here a failure leaves no name pointing at
-   * anything, and the undo takes back every blob and layer. */
-  if (r == 0)
-    r = set_refs(&l, ret, err);
-  if (r < 0) {
+   * anything, and the undo takes back every blob and layer. Once a name is
+   * set, the content stays: a later failure to set another name must not
+   * leave the first pointing at deleted blobs. */
+  if (r < 0)
     load_undo(&l);
+  else
+    r = set_refs(&l, ret, err);
+  if (r < 0)
     r = bothy_error_prefix(err, "loading '%s'", what);
-  }
   load_done(&l);
   return r;
 }
@@ -990,6 +997,13 @@ static int write_docker_layer(struct save *s, const struct bothy_descriptor *blo
   if (src < 0)
     return -1;
   _cleanup_close_ int tmp = open(s->imgs->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (tmp < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+    /* A filesystem without O_TMPFILE: a named file, unlinked at once. */
+    _cleanup_free_ char *path = xasprintf("%s/tmp-save-XXXXXX", s->imgs->root);
+    tmp = mkostemp(path, O_CLOEXEC);
+    if (tmp >= 0)
+      unlink(path);
+  }
   if (tmp < 0)
     return bothy_error_errno(err, "cannot create a temporary file in '%s'", s->imgs->root);
   _cleanup_digester_ struct bothy_digester *d = bothy_digester_new();

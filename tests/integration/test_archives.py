@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -417,18 +418,40 @@ def test_load_docker_archive_shared_layer_symlink_and_untagged(root, workdir):
     base = tar_bytes({"etc/": None, "etc/base": b"base"})
     members, cd = docker_members([base], None, layer_name="aaaa/layer.tar")
     members = [(n, c) for n, c in members if n != "manifest.json"]
-    members += [("bbbb/", None), ("bbbb/layer.tar", ("symlink", "../aaaa/layer.tar"))]
+    members += [("bbbb/", None), ("bbbb/layer.tar", ("symlink", "../aaaa/layer.tar")),
+                ("cccc/", None), ("cccc/layer.tar", ("hardlink", "aaaa/layer.tar"))]
     manifest = [{"Config": cd.split(":", 1)[1] + ".json", "RepoTags": None,
                  "Layers": ["aaaa/layer.tar"]},
                 {"Config": cd.split(":", 1)[1] + ".json", "RepoTags": ["x:1"],
-                 "Layers": ["bbbb/layer.tar"]}]
+                 "Layers": ["bbbb/layer.tar"]},
+                {"Config": cd.split(":", 1)[1] + ".json", "RepoTags": ["x:2"],
+                 "Layers": ["cccc/layer.tar"]}]
     members.append(("manifest.json", json.dumps(manifest).encode()))
     path = write_tar(os.path.join(workdir, "shared.tar"), members, compress=True)
     r = bothy(root, "load", "-i", path, check=True)
     lines = r.stdout.splitlines()
-    assert lines[1] == "Loaded image: docker.io/library/x:1"
-    assert lines[0].startswith("Loaded image ID: sha256:")
+    assert lines[:2] == ["Loaded image: docker.io/library/x:1",
+                         "Loaded image: docker.io/library/x:2"]
+    assert lines[2].startswith("Loaded image ID: sha256:")
+    # The same image is named x:1 and x:2, so it is not kept under its digest as well.
+    idx = json.load(open(os.path.join(root, "store", "index.json")))
+    assert [m["annotations"][REF_NAME] for m in idx["manifests"]] == [
+        "docker.io/library/x:1", "docker.io/library/x:2"]
     assert image_info(root, "docker.io/library/x:1")[1] == cd
+    assert image_info(root, "docker.io/library/x:2")[1] == cd
+
+
+def test_load_docker_archive_with_compressed_layer(root, workdir, rootfs_tar):
+    """A layer file may be gzip-compressed; it is stored uncompressed, named by its diff_id."""
+    busybox = open(rootfs_tar, "rb").read()
+    members, cd = docker_members([busybox], ["gz:1"])
+    members = [(n, gzip.compress(c) if n.endswith("layer.tar") else c) for n, c in members]
+    path = write_tar(os.path.join(workdir, "gz.tar"), members)
+    bothy(root, "load", "-i", path, check=True)
+    _, cd2, diff_ids = image_info(root, "docker.io/library/gz:1")
+    assert cd2 == cd and diff_ids == [sha(busybox)]
+    assert open(store_blob(root, diff_ids[0]), "rb").read() == busybox
+    assert_unpacked(root, diff_ids[0])
 
 
 def test_load_oci_archive_with_nested_index(root, workdir, rootfs_tar):
@@ -497,11 +520,17 @@ def bad_archives(workdir, rootfs_tar):
     members = [(n, good_layer.replace(b"good", b"evil") if n == tampered else c)
                for n, c in members]
     out["oci-digest-mismatch"] = (members, layer_digests[1].split(":", 1)[1])
+
+    # OCI: blobs all fine, but the config's diff_ids are not the layers'.
+    layout = os.path.join(workdir, "bad-layout-2")
+    write_oci_layout(layout, [(good_layer, "gzip")], tag="bad:2",
+                     config_extra={"rootfs": {"type": "layers", "diff_ids": [sha(b"x")]}})
+    out["oci-diff-id-mismatch"] = (oci_members(layout), "the image config says " + sha(b"x"))
     return out
 
 
 BAD = ["not-an-archive", "empty", "missing-layer", "diff-id-mismatch", "traversal", "absolute",
-       "symlink-escape", "hostile-layer", "oci-digest-mismatch"]
+       "symlink-escape", "hostile-layer", "oci-digest-mismatch", "oci-diff-id-mismatch"]
 
 
 @pytest.mark.parametrize("case", BAD)
@@ -541,3 +570,88 @@ def test_bad_archive_after_a_good_image_loads_nothing(root, workdir, rootfs_tar)
     r = bothy(root, "load", "-i", path)
     assert r.returncode == 1 and "half.tar" in r.stderr
     assert tree(root) == before
+
+
+# ---- docker itself (Debian's docker.io, a private dockerd) ----------------------------
+
+DOCKER = "/usr/bin/docker"
+
+
+def _children(pid):
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+@pytest.fixture
+def dockerd(workdir):
+    """A dockerd of our own: private data root, exec root and socket, no bridge, no
+    iptables; stopped (and its containerd with it) by pid at teardown."""
+    if not shutil.which("dockerd") or not os.path.exists(DOCKER):
+        pytest.skip("docker.io (dockerd and /usr/bin/docker) is not installed")
+    d = os.path.join(workdir, "docker")
+    os.makedirs(d)
+    sock = f"unix://{d}/sock"
+    log = open(os.path.join(d, "log"), "w")
+    proc = subprocess.Popen(["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false",
+                             "--data-root", f"{d}/data", "--exec-root", f"{d}/exec",
+                             "--pidfile", f"{d}/pid", "-H", sock, "--storage-driver", "vfs"],
+                            stdout=log, stderr=subprocess.STDOUT)
+
+    def docker(*args):
+        return subprocess.run([DOCKER, "-H", sock, *args], capture_output=True, text=True,
+                              timeout=120)
+
+    try:
+        deadline = time.monotonic() + 30
+        while docker("version").returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("dockerd does not start here: " +
+                            open(os.path.join(d, "log")).read()[-500:])
+            time.sleep(0.2)
+        yield docker
+    finally:
+        children = _children(proc.pid)
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for pid in children:  # its containerd, should dockerd not have stopped it
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        log.close()
+
+
+def test_docker_archives_both_ways(root, workdir, rootfs_tar, dockerd):
+    r = dockerd("import", rootfs_tar, "dk/bb:1")
+    assert r.returncode == 0, r.stderr
+    image_id = r.stdout.strip()
+    assert dockerd("tag", "dk/bb:1", "dk/bb:2").returncode == 0
+    saved = os.path.join(workdir, "docker-save.tar")
+    r = dockerd("save", "-o", saved, "dk/bb:1", "dk/bb:2")
+    assert r.returncode == 0, r.stderr
+    r = bothy(root, "load", "-i", saved, check=True)
+    assert sorted(r.stdout.splitlines()) == ["Loaded image: docker.io/dk/bb:1",
+                                             "Loaded image: docker.io/dk/bb:2"]
+    _, cd, diff_ids = image_info(root, "docker.io/dk/bb:1")
+    assert cd == image_id  # docker's image ID is the config digest, kept
+    assert diff_ids == [sha(open(rootfs_tar, "rb").read())]
+    assert_unpacked(root, diff_ids[0])
+    # And docker loads what bothy saves, as the same image.
+    assert dockerd("rmi", "dk/bb:1", "dk/bb:2").returncode == 0
+    back = os.path.join(workdir, "bothy-save.tar")
+    bothy(root, "save", "-o", back, "dk/bb:1", check=True)
+    r = dockerd("load", "-i", back)
+    assert r.returncode == 0, r.stderr
+    assert "Loaded image: dk/bb:1" in r.stdout
+    r = dockerd("inspect", "--format", "{{.Id}}", "dk/bb:1")
+    assert r.stdout.strip() == cd
