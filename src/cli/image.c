@@ -157,8 +157,9 @@ int cmd_images(int argc, char **argv)
       continue;
     }
     _cleanup_reference_ struct bothy_reference *r = NULL;
-    bothy_reference_parse(ref, &r, NULL);
-    _cleanup_free_ char *repo = r ? bothy_reference_repository(r) : xstrdup(ref);
+    if (*ref)
+      bothy_reference_parse(ref, &r, NULL);
+    _cleanup_free_ char *repo = r ? bothy_reference_repository(r) : xstrdup("<none>");
     char size[32];
     human_size(json_integer_value(json_object_get(e, "size")), size, sizeof(size));
     printf("%-50s %-20s %-14.12s %s\n", repo, r && r->tag ? r->tag : "<none>", hex, size);

@@ -534,6 +534,13 @@ int bothy_images_tag(struct bothy_images *imgs, const char *name, const char *re
 
 int bothy_images_untag(struct bothy_images *imgs, const char *ref, bothy_error_t *err)
 {
+  /* An image without a name is kept under its digest (load, import). */
+  if (strncmp(ref, "sha256:", 7) == 0) {
+    int k = bothy_store_index_remove(imgs->store, ref, err);
+    if (k < 0)
+      return -1;
+    return k ? 0 : bothy_error_set(err, ENOENT, "image '%s' is not known here", ref);
+  }
   _cleanup_reference_ struct bothy_reference *r = NULL;
   if (bothy_reference_parse(ref, &r, err) < 0)
     return -1;
@@ -572,9 +579,12 @@ int bothy_images_list(struct bothy_images *imgs, json_t **ret, bothy_error_t *er
           0)
         bothy_image_config_parse(cfg, cfg_len, "config", &c, NULL);
     }
-    json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s}", "ref", all[i]->ref_name, "digest",
-                                         all[i]->digest, "size", (json_int_t) size, "created",
-                                         c && c->created ? c->created : ""));
+    /* Unnamed images are indexed under their digest: no name to show. */
+    bool unnamed = strncmp(all[i]->ref_name, "sha256:", 7) == 0;
+    json_array_append_new(arr,
+                          json_pack("{s:s, s:s, s:I, s:s}", "ref", unnamed ? "" : all[i]->ref_name,
+                                    "digest", all[i]->digest, "size", (json_int_t) size, "created",
+                                    c && c->created ? c->created : ""));
   }
   *ret = arr;
   return 0;
