@@ -21,6 +21,7 @@
 #include "base/xalloc.h"
 #include "image/manifest.h"
 #include "image/reference.h"
+#include "image/dl-archive.h" /* last: redirects the library calls */
 
 /* manifest.json, index.json, manifests and configs are read whole. */
 #define DOC_MAX  (8u * 1024 * 1024)
@@ -812,6 +813,8 @@ static int set_refs(struct load *l, struct bothy_loaded **ret, bothy_error_t *er
 int bothy_archive_load(struct bothy_images *imgs, int fd, const char *what,
                        struct bothy_loaded **ret, bothy_error_t *err)
 {
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
   struct load l = { .imgs = imgs, .dirfd = -1 };
   int r = extract(&l, fd, err);
   if (r == 0) {
@@ -1124,6 +1127,8 @@ int bothy_archive_save(struct bothy_images *imgs, char *const *names,
                        enum bothy_archive_format format, const char *path, int fd,
                        bothy_error_t *err)
 {
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
   if (!bothy_archive_format_to_string(format))
     return set_error_code(err, EINVAL, "unknown archive format");
   struct save s = { .imgs = imgs };
@@ -1240,6 +1245,8 @@ static int import_image(struct load *l, int fd, const char *full, char **ret_dig
 int bothy_archive_import(struct bothy_images *imgs, int fd, const char *what, const char *ref,
                          char **ret_digest, bothy_error_t *err)
 {
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
   _cleanup_free_ char *full = NULL;
   if (ref) {
     _cleanup_reference_ struct bothy_reference *r = NULL;

@@ -17,6 +17,7 @@
 
 #include "base/fs.h"
 #include "base/xalloc.h"
+#include "image/dl-archive.h" /* last: redirects the library calls */
 
 #define WHITEOUT_PREFIX      ".wh."
 #define WHITEOUT_META_PREFIX ".wh..wh."
@@ -649,6 +650,8 @@ static int unpack_entry(struct unpack *u, struct archive_entry *e, bothy_error_t
 int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_policy *pol,
                        struct bothy_layer_result *ret, bothy_error_t *err)
 {
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
   static const struct bothy_layer_policy strict = { 0 };
   _cleanup_(unpack_freep) struct unpack *u = xmalloc0(sizeof(*u));
   u->src_fd = src_fd;
@@ -743,6 +746,8 @@ int bothy_layer_unpack_buffer(const void *data, size_t len, int dest_dirfd,
                               const struct bothy_layer_policy *pol, struct bothy_layer_result *ret,
                               bothy_error_t *err)
 {
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
   _cleanup_close_ int fd = memfd_create("bothy-layer", MFD_CLOEXEC);
   if (fd < 0)
     return bothy_error_errno(err, "cannot create a memfd");

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
+#include "image/dl-curl.h" /* last: redirects the library calls */
 
 const char *const bothy_registry_default_accept[] = {
   BOTHY_REGISTRY_MEDIA_OCI_INDEX,
@@ -244,6 +245,8 @@ int bothy_registry_new(const struct bothy_registry_opts *opts, struct bothy_regi
   if (strpbrk(opts->host, "/?#@ \t\r\n"))
     return fail(err, EINVAL, "invalid registry host '%s'", opts->host);
 
+  if (bothy_dlopen_curl(err) < 0)
+    return -1;
   /* curl_global_init() is reference-counted; no threads here, so calling it
    * per client is safe. */
   CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
