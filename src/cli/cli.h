@@ -44,6 +44,9 @@ int cmd_inspect(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 
+/* Containers (container.c). */
+int cmd_container_run(int argc, char **argv);
+
 /* Pushing and registry credentials (push.c). */
 int cmd_push(int argc, char **argv);
 int cmd_login(int argc, char **argv);

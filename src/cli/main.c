@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "runtime/cloned_binary.h"
 
 char **cli_original_argv;
 const char *cli_program = "bothy";
@@ -63,6 +64,8 @@ static int cmd_runtime(int argc, char **argv)
 static const struct cli_command commands[] = {
   { "runtime", cmd_runtime, 0, 0, -1, "COMMAND ...",
     "the OCI runtime (also installed as bothy-runtime)" },
+  { "run", cmd_container_run, CMD_NEEDS_ROOT | CMD_CLONED_BINARY, 1, -1,
+    "[OPTIONS] IMAGE [COMMAND [ARG...]]", "run a command in a new container" },
   { "pull", cmd_pull, CMD_NEEDS_ROOT, 1, 1, "[--quiet] [--tls-verify=false] IMAGE",
     "pull an image from a registry" },
   { "push", cmd_push, CMD_NEEDS_ROOT, 1, 2,
@@ -133,6 +136,11 @@ int main(int argc, char **argv)
       continue;
     if ((c->flags & CMD_NEEDS_ROOT) && geteuid() != 0)
       return cli_failf("'%s' must be run as root", name);
+    if (c->flags & CMD_CLONED_BINARY) {
+      bothy_error_t err = NULL;
+      if (bothy_ensure_cloned_binary(cli_original_argv, &err) < 0)
+        return cli_fail(&err);
+    }
     return c->fn(argc - 1, argv + 1);
   }
   return cli_failf("unknown command '%s' (see 'bothy help')", name);

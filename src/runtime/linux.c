@@ -177,7 +177,11 @@ static int lookpath(const char *name, char *const *env, char **ret, bothy_error_
       return 0;
     }
   }
-  return bothy_error_set(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", name);
+  /* The errno says "not found" to callers (exit 127); the message says it once. */
+  int r = bothy_error_set(err, 0, "exec: \"%s\": executable file not found in $PATH", name);
+  if (err && *err)
+    (*err)->code = ENOENT;
+  return r < 0 ? -ENOENT : r;
 }
 
 static int apply_sysctl(const struct bothy_spec *s, bothy_error_t *err)
