@@ -145,17 +145,24 @@ int bothy_read_file(int dirfd, const char *path, char **ret, size_t *ret_len, bo
 
 int bothy_mkdir_p(const char *path, mode_t mode, bothy_error_t *err)
 {
+  /* The common case first: the parent exists (or the whole path does). */
+  if (mkdir(path, mode) == 0 || errno == EEXIST)
+    return 0;
+  if (errno != ENOENT)
+    return bothy_error_errno(err, "cannot create directory '%s'", path);
   _cleanup_free_ char *p = xstrdup(path);
-  for (char *s = p + 1; *s; s++) {
-    if (*s != '/')
-      continue;
-    *s = '\0';
-    if (mkdir(p, mode) < 0 && errno != EEXIST)
-      return bothy_error_errno(err, "cannot create directory '%s'", p);
-    *s = '/';
+  char *slash = strrchr(p, '/');
+  while (slash && slash > p && slash[1] == '\0') {
+    *slash = '\0';
+    slash = strrchr(p, '/');
   }
-  if (mkdir(p, mode) < 0 && errno != EEXIST)
-    return bothy_error_errno(err, "cannot create directory '%s'", p);
+  if (slash && slash > p) {
+    *slash = '\0';
+    if (bothy_mkdir_p(p, mode, err) < 0)
+      return -1;
+  }
+  if (mkdir(path, mode) < 0 && errno != EEXIST)
+    return bothy_error_errno(err, "cannot create directory '%s'", path);
   return 0;
 }
 
