@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/xalloc.h"
+#include "base/dl-crypto.h" /* last: redirects the library calls */
 
 struct bothy_digester {
   EVP_MD_CTX *ctx;
@@ -14,6 +15,7 @@ struct bothy_digester {
 
 struct bothy_digester *bothy_digester_new(void)
 {
+  bothy_dlopen_crypto_or_die();
   struct bothy_digester *d = xmalloc0(sizeof(*d));
   d->ctx = EVP_MD_CTX_new();
   if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1)

@@ -14,6 +14,7 @@
 #include "base/json.h"
 #include "base/xalloc.h"
 #include "image/registry.h"
+#include "base/dl-crypto.h" /* last: redirects the library calls */
 
 /* ---- hosts ------------------------------------------------------------ */
 
@@ -58,6 +59,7 @@ bool bothy_auth_host_is_loopback(const char *host)
 
 static char *base64_encode(const char *s)
 {
+  bothy_dlopen_crypto_or_die();
   size_t n = strlen(s);
   char *out = xmalloc(4 * ((n + 2) / 3) + 1);
   EVP_EncodeBlock((unsigned char *) out, (const unsigned char *) s, (int) n);
@@ -68,6 +70,7 @@ static char *base64_encode(const char *s)
  * to something with a NUL in it. */
 static char *base64_decode(const char *s)
 {
+  bothy_dlopen_crypto_or_die();
   size_t n = strlen(s);
   if (n == 0 || n % 4 != 0 || n > 64 * 1024)
     return NULL;
