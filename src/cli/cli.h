@@ -31,6 +31,9 @@ int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Where bothy keeps its state: --root, else $BOTHY_ROOT, else /var/lib/bothy. */
 const char *cli_root(void);
+/* bothy's configuration directory: $BOTHY_CONFIG, else ROOT/etc when the
+ * root was moved, else /etc/bothy. Caller frees. */
+char *cli_config_path(const char *file);
 
 /* Entry point of `bothy runtime ...` and `bothy-runtime ...`. */
 int runtime_main(int argc, char **argv);

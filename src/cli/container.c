@@ -177,6 +177,8 @@ int cmd_container_run(int argc, char **argv)
   req.image = argv[optind];
   req.opts.args = argv + optind + 1;
   req.opts.env = env;
+  _cleanup_free_ char *conf = cli_config_path("registries.conf");
+  req.registries_conf = conf;
   bothy_error_t err = NULL;
   int code = 0;
   if (bothy_run(&req, &code, NULL, &err) < 0) {

@@ -83,6 +83,8 @@ int cmd_pull(int argc, char **argv)
     return 1;
   bothy_error_t err = NULL;
   _cleanup_free_ char *digest = NULL;
+  _cleanup_free_ char *conf = cli_config_path("registries.conf");
+  po.registries_conf = conf;
   if (bothy_images_pull(imgs, argv[optind], &po, &digest, &err) < 0)
     return cli_fail(&err);
   if (po.quiet) {

@@ -46,6 +46,17 @@ int cli_failf(const char *fmt, ...)
   return cli_fail(&err);
 }
 
+char *cli_config_path(const char *file)
+{
+  const char *env = getenv("BOTHY_CONFIG");
+  if (env && *env)
+    return xasprintf("%s/%s", env, file);
+  const char *root = cli_root();
+  if (strcmp(root, "/var/lib/bothy") != 0)
+    return xasprintf("%s/etc/%s", root, file);
+  return xasprintf("/etc/bothy/%s", file);
+}
+
 static int cmd_version(int argc, char **argv)
 {
   printf("bothy version %s\n", BOTHY_VERSION);

@@ -62,7 +62,7 @@ int bothy_run(const struct bothy_run_request *req, int *ret_exit, char **ret_id,
     if (!req->pull || !err || !*err || (*err)->code != ENOENT)
       return -1;
     bothy_error_free(err);
-    struct bothy_pull_opts po = { .quiet = true };
+    struct bothy_pull_opts po = { .quiet = true, .registries_conf = req->registries_conf };
     if (bothy_images_pull(imgs, req->image, &po, NULL, err) < 0 ||
         bothy_images_get(imgs, req->image, &img, err) < 0)
       return -1;

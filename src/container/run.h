@@ -12,8 +12,9 @@ struct bothy_run_request {
   const char *root; /* bothy's state root (/var/lib/bothy) */
   const char *image;
   struct bothy_run_opts opts;
-  bool remove; /* --rm: nothing of the container is kept */
-  bool pull;   /* pull the image when it is not here */
+  bool remove;                 /* --rm: nothing of the container is kept */
+  bool pull;                   /* pull the image when it is not here */
+  const char *registries_conf; /* for that pull; NULL: none */
 };
 
 /* Creates, runs and waits for the container; *ret_exit is its exit code.

@@ -23,6 +23,7 @@
 #include "image/layer.h"
 #include "image/reference.h"
 #include "image/registry.h"
+#include "image/regconf.h"
 
 #define CONFIG_MAX (8u * 1024 * 1024)
 
@@ -327,25 +328,44 @@ int bothy_images_pull(struct bothy_images *imgs, const char *name,
   if (!opts->username &&
       bothy_auth_lookup(imgs->root, ref->domain, &saved_user, &saved_pass, err) < 0)
     return bothy_error_prefix(err, "pulling '%s'", full);
-  struct bothy_registry_opts ro = {
-    .host = ref->domain,
-    .insecure = bothy_auth_host_is_loopback(ref->domain) || opts->tls_verify_off,
-    .tls_skip_verify = opts->tls_verify_off,
-    .ca_file = opts->ca_file,
-    .username = opts->username ? opts->username : saved_user,
-    .password = opts->username ? opts->password : saved_pass,
-    .retries = 3,
-  };
-  _cleanup_registry_ struct bothy_registry *reg = NULL;
-  if (bothy_registry_new(&ro, &reg, err) < 0)
+  _cleanup_regconf_ struct bothy_regconf *conf = NULL;
+  if (opts->registries_conf && bothy_regconf_load(opts->registries_conf, &conf, err) < 0)
     return bothy_error_prefix(err, "pulling '%s'", full);
 
+  /* The registry's mirrors first (for pulls only, as docker), then itself. */
+  const struct bothy_regconf_entry *home = bothy_regconf_find(conf, ref->domain);
+  _cleanup_strv_free_ char **hosts = strv_copy(home ? home->mirrors : NULL);
+  strv_push(&hosts, xstrdup(ref->domain));
+  struct bothy_registry_opts ro = { 0 };
+  _cleanup_registry_ struct bothy_registry *reg = NULL;
   _cleanup_free_ char *body = NULL, *mt = NULL, *digest = NULL;
   size_t len = 0;
   const char *tag_or_digest = ref->digest ? ref->digest : ref->tag;
-  if (bothy_registry_get_manifest(reg, ref->path, tag_or_digest, NULL, &body, &len, &mt, &digest,
-                                  err) < 0)
-    return bothy_error_prefix(err, "pulling '%s'", full);
+  for (size_t h = 0; hosts[h]; h++) {
+    const struct bothy_regconf_entry *e = bothy_regconf_find(conf, hosts[h]);
+    bool last = hosts[h + 1] == NULL;
+    ro = (struct bothy_registry_opts){
+      .host = hosts[h],
+      .insecure =
+          bothy_auth_host_is_loopback(hosts[h]) || opts->tls_verify_off || (e && e->insecure),
+      .tls_skip_verify = opts->tls_verify_off || (e && e->insecure),
+      .ca_file = opts->ca_file ? opts->ca_file : (e ? e->ca_file : NULL),
+      /* Credentials belong to the registry they were given for. */
+      .username = last ? (opts->username ? opts->username : saved_user) : NULL,
+      .password = last ? (opts->username ? opts->password : saved_pass) : NULL,
+      .retries = last ? 3 : 0,
+    };
+    reg = bothy_registry_free(reg);
+    if (bothy_registry_new(&ro, &reg, err) < 0)
+      return bothy_error_prefix(err, "pulling '%s'", full);
+    if (bothy_registry_get_manifest(reg, ref->path, tag_or_digest, NULL, &body, &len, &mt, &digest,
+                                    err) == 0)
+      break;
+    if (last)
+      return bothy_error_prefix(err, "pulling '%s'", full);
+    log_debug("mirror '%s' failed for '%s': %s; trying the next", hosts[h], full, (*err)->msg);
+    bothy_error_free(err);
+  }
   _cleanup_manifest_ struct bothy_manifest *m = NULL;
   if (bothy_manifest_parse(body, len, mt, "manifest", &m, err) < 0)
     return bothy_error_prefix(err, "pulling '%s'", full);

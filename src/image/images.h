@@ -29,6 +29,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct bothy_images *, bothy_images_free)
 struct bothy_pull_opts {
   bool tls_verify_off; /* --tls-verify=false: plain http, or https without checks */
   const char *ca_file;
+  const char *registries_conf; /* path; NULL: none (insecure hosts, CAs, mirrors) */
   const char *username, *password;
   int parallel; /* layers fetched at once; 0: 3 */
   bool quiet;

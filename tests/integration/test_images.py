@@ -171,3 +171,22 @@ def test_prune_keeps_what_images_need(registry, root, workdir):
     # history lists both layers of b.
     hist = bothy(root, "history", f"{registry.host}/tests/b:1", check=True).stdout
     assert hist.count("bothy tests") == 2
+
+
+def test_registries_conf_mirrors(registry, root, workdir):
+    layout = os.path.join(workdir, "layout")
+    write_oci_layout(layout, [(tar_bytes({"etc": None, "etc/m": b"m"}), "gzip")])
+    # The mirror holds docker.io's library/app; Docker Hub itself is unreachable here.
+    push(layout, "latest", registry, "library/app:1")
+    os.makedirs(os.path.join(root, "etc"))
+    conf = os.path.join(root, "etc", "registries.conf")
+    with open(conf, "w") as f:
+        f.write(f"[docker.io]\nmirror = 127.0.0.1:1\nmirror = {registry.host}\n")
+    bothy(root, "pull", "app:1", check=True)
+    js = json.loads(bothy(root, "images", "--format", "json", check=True).stdout)
+    assert [i["ref"] for i in js] == ["docker.io/library/app:1"]
+    # A mistake in the file is an error that names it and the line.
+    with open(conf, "w") as f:
+        f.write(f"[docker.io]\nmirror = {registry.host}\nmirrors = typo\n")
+    r = bothy(root, "pull", "app:1")
+    assert r.returncode == 1 and f"{conf}:3" in r.stderr and "mirrors" in r.stderr, r.stderr
