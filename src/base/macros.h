@@ -37,7 +37,7 @@
 
 /* Defines `static inline void func##p(type *p)` that calls func(*p) when *p is set. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                    \
-  static inline void func##p(type *p)                                                              \
+  _unused_ static inline void func##p(type *p)                                                     \
   {                                                                                                \
     if (*p)                                                                                        \
       func(*p);                                                                                    \
