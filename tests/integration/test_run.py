@@ -83,3 +83,30 @@ def test_bad_input(root):
     r = run(root, "--rm", "-u", "nobodyhere", "bb:1", "true")
     assert r.returncode == 125 and "nobodyhere" in r.stderr
     assert os.listdir(os.path.join(root, "containers")) == []
+
+
+def test_podman_pushes_bothy_pulls_and_runs(workdir):
+    """An image podman pushes to a registry, bothy pulls and runs."""
+    import shutil
+
+    from images_helpers import Registry
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed")
+    reg = Registry(workdir)
+    try:
+        P = ["podman", "--root", os.path.join(workdir, "podman"), "--runroot",
+             os.path.join(workdir, "podman-run"), "--storage-driver", "vfs",
+             "--cgroup-manager=cgroupfs", "--events-backend=file"]
+        tar = make_tar(os.path.join(workdir, "rootfs.tar"))
+        subprocess.run(P + ["import", "-q", tar, "peer/box:1"], check=True, capture_output=True)
+        subprocess.run(P + ["push", "-q", "--tls-verify=false", "peer/box:1",
+                            f"{reg.host}/peer/box:1"], check=True, capture_output=True,
+                       timeout=120)
+        root = os.path.join(workdir, "bothy")
+        r = subprocess.run([BOTHY, "--root", root, "run", "--rm", f"{reg.host}/peer/box:1",
+                            "sh", "-c", "echo from-podman; ls /bin/busybox"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["from-podman", "/bin/busybox"]
+    finally:
+        reg.stop()
