@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/json.h"
@@ -32,6 +33,70 @@ static int parse(int argc, char **argv, const struct option *opts, int *ret_opt)
 }
 
 enum { O_QUIET = 1, O_TLS, O_CREDS, O_FORMAT, O_FORCE, O_PARALLEL };
+
+static void human_size(int64_t n, char *buf, size_t len);
+
+/* A progress line on a terminal, rewritten in place: the layers being
+ * fetched and the bytes so far. */
+struct progress {
+  char **digests;
+  uint64_t *done;
+  int64_t *total;
+  size_t n;
+  bool shown;
+  struct timespec last;
+};
+
+static void show_progress(void *data, const char *digest, uint64_t done, int64_t total)
+{
+  struct progress *p = data;
+  size_t i = 0;
+  while (i < p->n && strcmp(p->digests[i], digest))
+    i++;
+  if (i == p->n) {
+    p->digests = xrealloc(p->digests, (p->n + 1) * sizeof(char *));
+    p->done = xrealloc(p->done, (p->n + 1) * sizeof(uint64_t));
+    p->total = xrealloc(p->total, (p->n + 1) * sizeof(int64_t));
+    p->digests[p->n] = xstrdup(digest);
+    p->n++;
+  }
+  p->done[i] = done;
+  p->total[i] = total;
+  /* Ten redraws a second are plenty. */
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long ms = (now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000;
+  if (p->shown && ms < 100)
+    return;
+  p->last = now;
+  uint64_t d = 0;
+  int64_t t = 0;
+  for (size_t k = 0; k < p->n; k++) {
+    d += p->done[k];
+    t += p->total[k] > 0 ? p->total[k] : 0;
+  }
+  char a[32], b[32];
+  human_size((int64_t) d, a, sizeof(a));
+  human_size(t, b, sizeof(b));
+  int width = 30, fill = t > 0 ? (int) ((double) d / (double) t * width) : 0;
+  if (fill > width)
+    fill = width;
+  printf("\r\033[Kfetching %zu layer%s [%.*s%*s] %s / %s", p->n, p->n == 1 ? "" : "s", fill,
+         "==============================", width - fill, "", a, b);
+  fflush(stdout);
+  p->shown = true;
+}
+
+static void progress_done(struct progress *p)
+{
+  if (p->shown)
+    printf("\r\033[K");
+  for (size_t i = 0; i < p->n; i++)
+    free(p->digests[i]);
+  free(p->digests);
+  free(p->done);
+  free(p->total);
+}
 
 int cmd_pull(int argc, char **argv)
 {
@@ -85,7 +150,14 @@ int cmd_pull(int argc, char **argv)
   _cleanup_free_ char *digest = NULL;
   _cleanup_free_ char *conf = cli_config_path("registries.conf");
   po.registries_conf = conf;
-  if (bothy_images_pull(imgs, argv[optind], &po, &digest, &err) < 0)
+  struct progress prog = { 0 };
+  if (!po.quiet && isatty(STDOUT_FILENO)) {
+    po.progress = show_progress;
+    po.progress_data = &prog;
+  }
+  int r = bothy_images_pull(imgs, argv[optind], &po, &digest, &err);
+  progress_done(&prog);
+  if (r < 0)
     return cli_fail(&err);
   if (po.quiet) {
     printf("%s\n", digest);

@@ -74,7 +74,16 @@ char *bothy_images_layer_dir(struct bothy_images *imgs, const char *diff_id)
 
 struct fetch {
   struct bothy_store_writer *w;
-  int pipe_fd; /* to the unpacker */
+  int pipe_fd;     /* to the unpacker */
+  int progress_fd; /* to the parent: struct progress_msg records, or -1 */
+  uint32_t index;
+  uint64_t done, reported;
+};
+
+/* A worker's progress, written whole (pipe writes this small are atomic). */
+struct progress_msg {
+  uint32_t index;
+  uint64_t done;
 };
 
 static int fetch_sink(void *data, const void *buf, size_t len, bothy_error_t *err)
@@ -85,6 +94,12 @@ static int fetch_sink(void *data, const void *buf, size_t len, bothy_error_t *er
   int r = bothy_write_all(f->pipe_fd, buf, len);
   if (r < 0)
     return bothy_error_set(err, -r, "the layer unpacker stopped reading");
+  f->done += len;
+  if (f->progress_fd >= 0 && f->done - f->reported >= 256 * 1024) {
+    struct progress_msg m = { f->index, f->done };
+    (void) !write(f->progress_fd, &m, sizeof(m));
+    f->reported = f->done;
+  }
   return 0;
 }
 
@@ -160,7 +175,8 @@ static void undo_layer_jobs(struct bothy_images *imgs, const struct layer_job *j
 /* One layer, in a child: the download streams into the content store and,
  * through a pipe, into an unpacker process, in one pass. */
 _noreturn_ static void layer_worker(struct bothy_images *imgs, const struct bothy_registry_opts *ro,
-                                    const char *repo, const struct layer_job *job, int err_fd)
+                                    const char *repo, const struct layer_job *job, int err_fd,
+                                    int progress_fd, uint32_t index)
 {
   bothy_error_t err = NULL;
   int p[2];
@@ -191,7 +207,7 @@ _noreturn_ static void layer_worker(struct bothy_images *imgs, const struct both
   close(p[0]);
   if (bothy_store_writer_new(imgs->store, &w, &err) < 0)
     goto fail;
-  struct fetch f = { w, p[1] };
+  struct fetch f = { .w = w, .pipe_fd = p[1], .progress_fd = progress_fd, .index = index };
   signal(SIGPIPE, SIG_IGN);
   int r =
       bothy_registry_get_blob(reg, repo, job->desc->digest, job->desc->size, fetch_sink, &f, &err);
@@ -256,12 +272,26 @@ static int get_config(struct bothy_images *imgs, struct bothy_registry *reg, con
   return 0;
 }
 
+/* Reads the workers' progress records and tells the caller's callback. */
+static void drain_progress(int fd, struct layer_job *jobs, size_t n,
+                           const struct bothy_pull_opts *opts)
+{
+  struct progress_msg m;
+  while (fd >= 0 && read(fd, &m, sizeof(m)) == (ssize_t) sizeof(m))
+    if (m.index < n && opts->progress)
+      opts->progress(opts->progress_data, jobs[m.index].desc->digest, m.done,
+                     jobs[m.index].desc->size);
+}
+
 static int run_layer_jobs(struct bothy_images *imgs, const struct bothy_registry_opts *ro,
                           const char *repo, struct layer_job *jobs, size_t n, int parallel,
-                          bothy_error_t *err)
+                          const struct bothy_pull_opts *opts, bothy_error_t *err)
 {
   size_t next = 0, running = 0;
   int ret = 0;
+  int prog[2] = { -1, -1 };
+  if (opts->progress && pipe2(prog, O_CLOEXEC | O_NONBLOCK) < 0)
+    prog[0] = prog[1] = -1;
   while (next < n || running > 0) {
     while (ret == 0 && next < n && running < (size_t) parallel) {
       struct layer_job *j = &jobs[next];
@@ -278,7 +308,10 @@ static int run_layer_jobs(struct bothy_images *imgs, const struct bothy_registry
       }
       if (j->pid == 0) {
         close(ep[0]);
-        layer_worker(imgs, ro, repo, j, ep[1]);
+        safe_close(prog[0]);
+        if (prog[1] >= 0)
+          fcntl(prog[1], F_SETFL, 0); /* the worker blocks: records are never dropped */
+        layer_worker(imgs, ro, repo, j, ep[1], prog[1], (uint32_t) next);
       }
       close(ep[1]);
       j->err_fd = ep[0];
@@ -288,12 +321,26 @@ static int run_layer_jobs(struct bothy_images *imgs, const struct bothy_registry
     if (running == 0)
       break;
     int st = 0;
-    pid_t pid = waitpid(-1, &st, 0);
+    pid_t pid;
+    if (prog[0] >= 0) {
+      /* Progress while waiting: poll the records, look for an exit now and then. */
+      pid = waitpid(-1, &st, WNOHANG);
+      if (pid == 0) {
+        struct pollfd pfd = { .fd = prog[0], .events = POLLIN };
+        poll(&pfd, 1, 100);
+        drain_progress(prog[0], jobs, n, opts);
+        continue;
+      }
+    } else {
+      pid = waitpid(-1, &st, 0);
+    }
     if (pid < 0) {
       if (errno == EINTR)
         continue;
       break;
     }
+    if (prog[0] >= 0)
+      drain_progress(prog[0], jobs, n, opts);
     for (size_t i = 0; i < n; i++) {
       if (jobs[i].pid != pid)
         continue;
@@ -313,6 +360,8 @@ static int run_layer_jobs(struct bothy_images *imgs, const struct bothy_registry
         if (jobs[i].pid > 0)
           kill(jobs[i].pid, SIGTERM);
   }
+  safe_close(prog[0]);
+  safe_close(prog[1]);
   return ret;
 }
 
@@ -418,7 +467,7 @@ int bothy_images_pull(struct bothy_images *imgs, const char *name,
     n++;
   }
   int parallel = opts->parallel > 0 ? opts->parallel : 3;
-  if (n && run_layer_jobs(imgs, &ro, ref->path, jobs, n, parallel, err) < 0) {
+  if (n && run_layer_jobs(imgs, &ro, ref->path, jobs, n, parallel, opts, err) < 0) {
     undo_layer_jobs(imgs, jobs, n);
     return bothy_error_prefix(err, "pulling '%s'", full);
   }

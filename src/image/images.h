@@ -33,6 +33,10 @@ struct bothy_pull_opts {
   const char *username, *password;
   int parallel; /* layers fetched at once; 0: 3 */
   bool quiet;
+  /* Called (in this process) as layers arrive: bytes so far of the layer
+   * blob `digest`, of `total`. NULL: no progress reports. */
+  void (*progress)(void *data, const char *digest, uint64_t done, int64_t total);
+  void *progress_data;
 };
 
 /* Pulls ref (normalised as docker does) for this machine's platform:
