@@ -190,3 +190,22 @@ def test_registries_conf_mirrors(registry, root, workdir):
         f.write(f"[docker.io]\nmirror = {registry.host}\nmirrors = typo\n")
     r = bothy(root, "pull", "app:1")
     assert r.returncode == 1 and f"{conf}:3" in r.stderr and "mirrors" in r.stderr, r.stderr
+
+
+def test_progress_on_a_terminal_only(registry, root, workdir):
+    layout = os.path.join(workdir, "layout")
+    write_oci_layout(layout, [(tar_bytes({"data": None, "data/x": os.urandom(2_000_000)}),
+                               "gzip")])
+    push(layout, "latest", registry, "tests/big:1")
+    ref = f"{registry.host}/tests/big:1"
+    from images_helpers import BOTHY
+    typescript = os.path.join(workdir, "typescript")
+    subprocess.run(["script", "-qec", f"{BOTHY} --root {root} pull {ref}", typescript],
+                   check=True, capture_output=True, timeout=120)
+    shown = open(typescript, errors="replace").read()
+    assert "fetching 1 layer [" in shown and "Digest: sha256:" in shown
+    # Not on a pipe: only the result.
+    bothy(root, "rmi", ref, check=True)
+    bothy(root, "prune", check=True)
+    out = bothy(root, "pull", ref, check=True).stdout
+    assert "fetching" not in out and out.startswith(ref)
