@@ -29,7 +29,7 @@ static char *new_id(void)
   return id;
 }
 
-static int write_etc(const char *dir, const char *hostname, bool host_net, bothy_error_t *err)
+static int write_etc(const char *dir, const char *hostname, bothy_error_t *err)
 {
   _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
@@ -44,7 +44,6 @@ static int write_etc(const char *dir, const char *hostname, bool host_net, bothy
    * container has nobody to ask, but programs read the file anyway. */
   if (bothy_read_file(AT_FDCWD, "/etc/resolv.conf", &resolv, NULL, NULL) < 0)
     resolv = xstrdup("");
-  (void) host_net;
   if (bothy_write_file_replace(dfd, "hostname", hn, strlen(hn), 0644, err) < 0 ||
       bothy_write_file_replace(dfd, "hosts", hosts, strlen(hosts), 0644, err) < 0 ||
       bothy_write_file_replace(dfd, "resolv.conf", resolv, strlen(resolv), 0644, err) < 0)
@@ -102,8 +101,7 @@ int bothy_run(const struct bothy_run_request *req, int *ret_exit, char **ret_id,
     goto out;
   mounted = true;
 
-  if (write_etc(etc, req->opts.hostname ? req->opts.hostname : host,
-                req->opts.network == BOTHY_NET_HOST, err) < 0)
+  if (write_etc(etc, req->opts.hostname ? req->opts.hostname : host, err) < 0)
     goto out;
   if (bothy_container_oci_spec(img->config, &req->opts, id, rootfs, etc, &spec, err) < 0)
     goto out;

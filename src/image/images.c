@@ -25,7 +25,8 @@
 #include "image/registry.h"
 #include "image/regconf.h"
 
-#define CONFIG_MAX (8u * 1024 * 1024)
+#define CONFIG_MAX   (8u * 1024 * 1024)
+#define MANIFEST_MAX (4u * 1024 * 1024)
 
 int bothy_images_open(const char *root, struct bothy_images **ret, bothy_error_t *err)
 {
@@ -539,6 +540,28 @@ static int find_descriptor(struct bothy_images *imgs, const char *name,
   return 0;
 }
 
+/* The manifest an index entry names and, for an image manifest, its config
+ * (*ret_config stays NULL for an index). */
+static int read_manifest(struct bothy_images *imgs, const struct bothy_store_descriptor *d,
+                         struct bothy_manifest **ret_manifest,
+                         struct bothy_image_config **ret_config, bothy_error_t *err)
+{
+  _cleanup_free_ char *body = NULL, *cfg = NULL;
+  size_t len = 0, cfg_len = 0;
+  _cleanup_manifest_ struct bothy_manifest *m = NULL;
+  _cleanup_image_config_ struct bothy_image_config *c = NULL;
+  if (bothy_store_blob_read(imgs->store, d->digest, MANIFEST_MAX, &body, &len, err) < 0 ||
+      bothy_manifest_parse(body, len, d->media_type, "manifest", &m, err) < 0)
+    return -1;
+  if (m->kind == BOTHY_MANIFEST_IMAGE &&
+      (bothy_store_blob_read(imgs->store, m->config.digest, CONFIG_MAX, &cfg, &cfg_len, err) < 0 ||
+       bothy_image_config_parse(cfg, cfg_len, "image config", &c, err) < 0))
+    return -1;
+  *ret_manifest = TAKE_PTR(m);
+  *ret_config = TAKE_PTR(c);
+  return 0;
+}
+
 int bothy_images_get(struct bothy_images *imgs, const char *name, struct bothy_image **ret,
                      bothy_error_t *err)
 {
@@ -547,17 +570,10 @@ int bothy_images_get(struct bothy_images *imgs, const char *name, struct bothy_i
   if (find_descriptor(imgs, name, &d, &img->ref, err) < 0)
     return -1;
   img->digest = xstrdup(d->digest);
-  _cleanup_free_ char *body = NULL, *cfg = NULL;
-  size_t len = 0, cfg_len = 0;
-  if (bothy_store_blob_read(imgs->store, d->digest, 4u * 1024 * 1024, &body, &len, err) < 0 ||
-      bothy_manifest_parse(body, len, d->media_type, "manifest", &img->manifest, err) < 0)
+  if (read_manifest(imgs, d, &img->manifest, &img->config, err) < 0)
     return bothy_error_prefix(err, "image '%s'", name);
   if (img->manifest->kind != BOTHY_MANIFEST_IMAGE)
     return bothy_error_set(err, 0, "image '%s': not an image manifest", name);
-  if (bothy_store_blob_read(imgs->store, img->manifest->config.digest, CONFIG_MAX, &cfg, &cfg_len,
-                            err) < 0 ||
-      bothy_image_config_parse(cfg, cfg_len, "image config", &img->config, err) < 0)
-    return bothy_error_prefix(err, "image '%s'", name);
   img->layer_dirs = xcalloc(img->config->n_diff_ids + 1, sizeof(char *));
   for (size_t i = 0; i < img->config->n_diff_ids; i++) {
     img->layer_dirs[i] = bothy_images_layer_dir(imgs, img->config->diff_ids[i]);
@@ -632,21 +648,13 @@ int bothy_images_list(struct bothy_images *imgs, json_t **ret, bothy_error_t *er
   for (size_t i = 0; i < n; i++) {
     if (!all[i]->ref_name)
       continue;
-    _cleanup_free_ char *body = NULL, *cfg = NULL;
-    size_t len = 0, cfg_len = 0;
     _cleanup_manifest_ struct bothy_manifest *m = NULL;
     _cleanup_image_config_ struct bothy_image_config *c = NULL;
     int64_t size = 0;
-    if (bothy_store_blob_read(imgs->store, all[i]->digest, 4u * 1024 * 1024, &body, &len, NULL) ==
-            0 &&
-        bothy_manifest_parse(body, len, all[i]->media_type, "manifest", &m, NULL) == 0 &&
-        m->kind == BOTHY_MANIFEST_IMAGE) {
+    if (read_manifest(imgs, all[i], &m, &c, NULL) == 0 && m->kind == BOTHY_MANIFEST_IMAGE) {
       size = m->config.size;
       for (size_t k = 0; k < m->n_layers; k++)
         size += m->layers[k].size;
-      if (bothy_store_blob_read(imgs->store, m->config.digest, CONFIG_MAX, &cfg, &cfg_len, NULL) ==
-          0)
-        bothy_image_config_parse(cfg, cfg_len, "config", &c, NULL);
     }
     /* Unnamed images are indexed under their digest: no name to show. */
     bool unnamed = strncmp(all[i]->ref_name, "sha256:", 7) == 0;
@@ -685,15 +693,12 @@ int bothy_images_prune(struct bothy_images *imgs, char ***ret_removed, bothy_err
     return -1;
   _cleanup_strv_free_ char **blobs = NULL, **layers = NULL, **removed = NULL;
   for (size_t i = 0; i < n; i++) {
-    _cleanup_free_ char *body = NULL, *cfg = NULL;
-    size_t len = 0, cfg_len = 0;
     mark(&blobs, all[i]->digest);
     /* A referenced manifest that cannot be read keeps everything: better to
      * prune nothing than what an image still needs. */
     _cleanup_manifest_ struct bothy_manifest *m = NULL;
-    if (bothy_store_blob_read(imgs->store, all[i]->digest, 4u * 1024 * 1024, &body, &len, err) <
-            0 ||
-        bothy_manifest_parse(body, len, all[i]->media_type, "manifest", &m, err) < 0)
+    _cleanup_image_config_ struct bothy_image_config *c = NULL;
+    if (read_manifest(imgs, all[i], &m, &c, err) < 0)
       return bothy_error_prefix(err, "pruning: image '%s'",
                                 all[i]->ref_name ? all[i]->ref_name : all[i]->digest);
     for (size_t k = 0; k < m->n_manifests; k++)
@@ -703,10 +708,6 @@ int bothy_images_prune(struct bothy_images *imgs, char ***ret_removed, bothy_err
     mark(&blobs, m->config.digest);
     for (size_t k = 0; k < m->n_layers; k++)
       mark(&blobs, m->layers[k].digest);
-    _cleanup_image_config_ struct bothy_image_config *c = NULL;
-    if (bothy_store_blob_read(imgs->store, m->config.digest, CONFIG_MAX, &cfg, &cfg_len, err) < 0 ||
-        bothy_image_config_parse(cfg, cfg_len, "config", &c, err) < 0)
-      return bothy_error_prefix(err, "pruning");
     for (size_t k = 0; k < c->n_diff_ids; k++)
       mark(&layers, c->diff_ids[k]);
   }
