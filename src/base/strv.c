@@ -69,3 +69,11 @@ const char *strv_env_get(char *const *env, const char *key)
   ssize_t i = strv_env_find(env, key, keylen);
   return i >= 0 ? env[i] + keylen + 1 : NULL;
 }
+
+bool strv_contains(char *const *v, const char *s)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    if (strcmp(v[i], s) == 0)
+      return true;
+  return false;
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 /* NULL-terminated string vectors (char **). A strv owns its strings. */
+#include <stdbool.h>
 #include <stddef.h>
 #include "base/macros.h"
 
@@ -9,6 +10,8 @@ char **strv_free(char **v);       /* NULL-safe; returns NULL */
 char **strv_copy(char *const *v); /* NULL in, NULL out */
 /* Appends s (ownership taken) to *v, which may be NULL. */
 void strv_push(char ***v, char *s);
+/* true when s is one of v's strings (NULL-safe). */
+bool strv_contains(char *const *v, const char *s);
 /* Finds "KEY=" in an environment vector; returns the index or -1. */
 ssize_t strv_env_find(char *const *env, const char *key, size_t keylen);
 /* Sets KEY=VALUE from "KEY=VALUE" (copied), replacing an existing KEY. */

@@ -49,6 +49,27 @@ int cmd_history(int argc, char **argv);
 
 /* Containers (container.c). */
 int cmd_container_run(int argc, char **argv);
+int cmd_container_create(int argc, char **argv);
+int cmd_container_start(int argc, char **argv);
+int cmd_container_stop(int argc, char **argv);
+int cmd_container_restart(int argc, char **argv);
+int cmd_container_kill(int argc, char **argv);
+int cmd_container_rm(int argc, char **argv);
+int cmd_container_wait(int argc, char **argv);
+int cmd_container_ps(int argc, char **argv);
+int cmd_container_inspect(int argc, char **argv);
+int cmd_container_logs(int argc, char **argv);
+int cmd_container_exec(int argc, char **argv);
+int cmd_container_top(int argc, char **argv);
+int cmd_container_stats(int argc, char **argv);
+int cmd_container_boot(int argc, char **argv);
+int cmd_systemd(int argc, char **argv);
+int cmd_helper_start(int argc, char **argv);
+int cmd_helper_cleanup(int argc, char **argv);
+int cmd_helper_health(int argc, char **argv);
+
+/* Named volumes (volume.c). */
+int cmd_volume(int argc, char **argv);
 
 /* Pushing and registry credentials (push.c). */
 int cmd_push(int argc, char **argv);

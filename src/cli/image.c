@@ -11,6 +11,7 @@
 #include "base/strv.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "container/inventory.h"
 #include "image/images.h"
 #include "image/reference.h"
 
@@ -296,14 +297,32 @@ int cmd_inspect(int argc, char **argv)
   return 0;
 }
 
+/* The images containers were made from (manifest digests). */
+static int images_in_use(char ***ret, bothy_error_t *err)
+{
+  _cleanup_inventory_ struct bothy_inventory *inv = NULL;
+  struct bothy_ctr_record **recs = NULL;
+  size_t n = 0;
+  if (bothy_inventory_open(cli_root(), &inv, err) < 0 ||
+      bothy_inventory_ctr_list(inv, &recs, &n, err) < 0)
+    return -1;
+  char **v = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (recs[i]->image_id && !strv_contains(v, recs[i]->image_id))
+      strv_push(&v, xstrdup(recs[i]->image_id));
+  bothy_ctr_records_free(recs, n);
+  *ret = v;
+  return 0;
+}
+
 int cmd_prune(int argc, char **argv)
 {
   _cleanup_images_ struct bothy_images *imgs = NULL;
   if (open_images(&imgs))
     return 1;
   bothy_error_t err = NULL;
-  _cleanup_strv_free_ char **removed = NULL;
-  if (bothy_images_prune(imgs, &removed, &err) < 0)
+  _cleanup_strv_free_ char **removed = NULL, **in_use = NULL;
+  if (images_in_use(&in_use, &err) < 0 || bothy_images_prune(imgs, in_use, &removed, &err) < 0)
     return cli_fail(&err);
   for (size_t i = 0; removed && removed[i]; i++)
     printf("removed %s\n", removed[i]);

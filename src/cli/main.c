@@ -77,6 +77,36 @@ static const struct cli_command commands[] = {
     "the OCI runtime (also installed as bothy-runtime)" },
   { "run", cmd_container_run, CMD_NEEDS_ROOT | CMD_CLONED_BINARY, 1, -1,
     "[OPTIONS] IMAGE [COMMAND [ARG...]]", "run a command in a new container" },
+  { "create", cmd_container_create, CMD_NEEDS_ROOT, 1, -1, "[OPTIONS] IMAGE [COMMAND [ARG...]]",
+    "create a container without starting it" },
+  { "start", cmd_container_start, CMD_NEEDS_ROOT | CMD_CLONED_BINARY, 1, -1, "[-a] CONTAINER...",
+    "start containers (under their monitor, or attached with -a)" },
+  { "stop", cmd_container_stop, CMD_NEEDS_ROOT, 1, -1, "[-t SECONDS] CONTAINER...",
+    "stop containers" },
+  { "restart", cmd_container_restart, CMD_NEEDS_ROOT, 1, -1, "[-t SECONDS] CONTAINER...",
+    "restart containers" },
+  { "kill", cmd_container_kill, CMD_NEEDS_ROOT, 1, -1, "[-s SIGNAL] CONTAINER...",
+    "send a signal to containers" },
+  { "rm", cmd_container_rm, CMD_NEEDS_ROOT, 1, -1, "[-f] [-v] CONTAINER...", "remove containers" },
+  { "ps", cmd_container_ps, CMD_NEEDS_ROOT, 0, 0, "[-a] [-q] [--format json]", "list containers" },
+  { "logs", cmd_container_logs, CMD_NEEDS_ROOT, 1, 1,
+    "[-f] [-t] [--tail N] [--since T] [--until T] CONTAINER", "show a container's output" },
+  { "exec", cmd_container_exec, CMD_NEEDS_ROOT | CMD_CLONED_BINARY, 2, -1,
+    "[-d] [-i] [-t] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
+    "run a command in a running container" },
+  { "wait", cmd_container_wait, CMD_NEEDS_ROOT, 1, -1, "CONTAINER...",
+    "wait for containers to stop; print their exit codes" },
+  { "top", cmd_container_top, CMD_NEEDS_ROOT, 1, -1, "CONTAINER [ps OPTIONS]",
+    "show a container's processes" },
+  { "stats", cmd_container_stats, CMD_NEEDS_ROOT, 0, -1,
+    "[--no-stream] [--format json] [CONTAINER...]", "show containers' resource use" },
+  { "boot", cmd_container_boot, CMD_NEEDS_ROOT, 0, 0, "",
+    "start the containers whose restart policy says so (after a reboot)" },
+  { "systemd", cmd_systemd, CMD_NEEDS_ROOT, 2, 2, "generate [--files] CONTAINER",
+    "write a systemd unit that runs a container" },
+  { "__start", cmd_helper_start, CMD_NEEDS_ROOT | CMD_CLONED_BINARY, 1, 3, "", "" },
+  { "__cleanup", cmd_helper_cleanup, CMD_NEEDS_ROOT, 1, 1, "", "" },
+  { "__health", cmd_helper_health, CMD_NEEDS_ROOT | CMD_CLONED_BINARY, 1, 1, "", "" },
   { "pull", cmd_pull, CMD_NEEDS_ROOT, 1, 1, "[--quiet] [--tls-verify=false] IMAGE",
     "pull an image from a registry" },
   { "push", cmd_push, CMD_NEEDS_ROOT, 1, 2,
@@ -96,9 +126,11 @@ static const struct cli_command commands[] = {
   { "images", cmd_images, 0, 0, 0, "[--format json] [--quiet]", "list images" },
   { "tag", cmd_tag, CMD_NEEDS_ROOT, 2, 2, "IMAGE NEW-REFERENCE", "give an image another name" },
   { "rmi", cmd_rmi, CMD_NEEDS_ROOT, 1, -1, "IMAGE...", "remove image names" },
-  { "inspect", cmd_inspect, 0, 1, 1, "IMAGE", "show an image's configuration" },
+  { "inspect", cmd_container_inspect, 0, 1, -1, "[--type container|image] NAME...",
+    "show a container's or an image's configuration" },
   { "history", cmd_history, 0, 1, 1, "IMAGE", "show how an image was made" },
   { "prune", cmd_prune, CMD_NEEDS_ROOT, 0, 0, "", "remove blobs and layers no image needs" },
+  { "volume", cmd_volume, CMD_NEEDS_ROOT, 1, -1, "COMMAND ...", "manage named volumes" },
   { "version", cmd_version, 0, 0, 0, "", "print the version" },
   { "help", cmd_help, 0, 0, -1, "", "show this help" },
 };
@@ -107,7 +139,8 @@ static int cmd_help(int argc, char **argv)
 {
   printf("usage: bothy COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-    printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    if (commands[i].name[0] != '_') /* the monitor's helpers */
+      printf("  %-10s %s\n", commands[i].name, commands[i].summary);
   return 0;
 }
 
@@ -148,6 +181,14 @@ int main(int argc, char **argv)
     if ((c->flags & CMD_NEEDS_ROOT) && geteuid() != 0)
       return cli_failf("'%s' must be run as root", name);
     if (c->flags & CMD_CLONED_BINARY) {
+      /* The binary on disk, for the container monitor's helpers: once we
+       * run from the sealed copy, /proc/self/exe no longer names it. */
+      char self[4096];
+      ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+      if (n > 0 && self[0] == '/' && !getenv("BOTHY_EXE")) {
+        self[n] = '\0';
+        setenv("BOTHY_EXE", self, 1);
+      }
       bothy_error_t err = NULL;
       if (bothy_ensure_cloned_binary(cli_original_argv, &err) < 0)
         return cli_fail(&err);

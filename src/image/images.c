@@ -685,19 +685,30 @@ static bool marked(char **set, const char *digest)
   return false;
 }
 
-int bothy_images_prune(struct bothy_images *imgs, char ***ret_removed, bothy_error_t *err)
+int bothy_images_prune(struct bothy_images *imgs, char *const *in_use, char ***ret_removed,
+                       bothy_error_t *err)
 {
   _cleanup_store_descriptors_ struct bothy_store_descriptor **all = NULL;
   size_t n = 0;
   if (bothy_store_index_list(imgs->store, &all, &n, err) < 0)
     return -1;
+  size_t n_index = n;
+  /* Images containers were made from count as referenced, named or not. */
+  for (size_t i = 0; in_use && in_use[i]; i++) {
+    all = xrealloc(all, (n + 2) * sizeof(*all));
+    all[n] = xmalloc0(sizeof(**all));
+    all[n]->digest = xstrdup(in_use[i]);
+    all[++n] = NULL;
+  }
   _cleanup_strv_free_ char **blobs = NULL, **layers = NULL, **removed = NULL;
   for (size_t i = 0; i < n; i++) {
-    mark(&blobs, all[i]->digest);
     /* A referenced manifest that cannot be read keeps everything: better to
      * prune nothing than what an image still needs. */
     _cleanup_manifest_ struct bothy_manifest *m = NULL;
     _cleanup_image_config_ struct bothy_image_config *c = NULL;
+    if (i >= n_index && bothy_store_blob_exists(imgs->store, all[i]->digest, NULL) != 1)
+      continue;
+    mark(&blobs, all[i]->digest);
     if (read_manifest(imgs, all[i], &m, &c, err) < 0)
       return bothy_error_prefix(err, "pruning: image '%s'",
                                 all[i]->ref_name ? all[i]->ref_name : all[i]->digest);

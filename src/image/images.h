@@ -84,10 +84,12 @@ int bothy_images_add_layer(struct bothy_images *imgs, int fd, const char *expect
                            char *ret_diff_id, bothy_error_t *err);
 
 /* Removes the blobs and unpacked layers no reference needs (and what
- * interrupted pulls left). Containers do not exist yet in this layer: when
- * they do, what they use must be marked here too. *ret_removed (optional)
+ * interrupted pulls left). in_use: manifest digests containers were made
+ * from (this layer does not know containers); they count as referenced even
+ * when no name points at them any more. *ret_removed (optional)
  * lists what went ("blob sha256:...", "layer sha256:..."). */
-int bothy_images_prune(struct bothy_images *imgs, char ***ret_removed, bothy_error_t *err);
+int bothy_images_prune(struct bothy_images *imgs, char *const *in_use, char ***ret_removed,
+                       bothy_error_t *err);
 
 /* Path of an unpacked layer, or NULL if it is not here. Caller frees. */
 char *bothy_images_layer_dir(struct bothy_images *imgs, const char *diff_id);

@@ -93,14 +93,6 @@ static bool well_formed(const char *name)
   return true;
 }
 
-static bool strv_contains(char *const *v, const char *s)
-{
-  for (size_t i = 0; v && v[i]; i++)
-    if (streq(v[i], s))
-      return true;
-  return false;
-}
-
 static int parse_set(char *const *list, const char *set, unsigned last_cap, char ***unknown,
                      uint64_t *ret, bothy_error_t *err)
 {

@@ -76,14 +76,6 @@ static bool is_v1_controller(const char *s)
   return false;
 }
 
-static bool strv_contains(char *const *v, const char *s)
-{
-  for (; v && *v; v++)
-    if (streq(*v, s))
-      return true;
-  return false;
-}
-
 /* ---------------------------------------------------------------- small helpers */
 
 /* Cleans p lexically into an absolute path: "/a/b", "/" for nothing; ".."

@@ -165,9 +165,22 @@ static int write_pid_file(const char *path, pid_t pid, bothy_error_t *err)
 static int connect_console(const char *path, bothy_error_t *err)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  if (strlen(path) >= sizeof(addr.sun_path))
-    return bothy_error_set(err, ENAMETOOLONG, "console socket '%s'", path);
-  memcpy(addr.sun_path, path, strlen(path) + 1);
+  _cleanup_close_ int dirfd = -1;
+  if (strlen(path) < sizeof(addr.sun_path)) {
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+  } else {
+    /* sun_path holds 108 bytes: a longer path is reached through its
+     * directory's fd. */
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = slash ? xstrndup(path, (size_t) (slash - path)) : xstrdup(".");
+    dirfd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+      return bothy_error_errno(err, "cannot open the directory of the console socket '%s'", path);
+    int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dirfd,
+                     slash ? slash + 1 : path);
+    if (n < 0 || (size_t) n >= sizeof(addr.sun_path))
+      return bothy_error_set(err, ENAMETOOLONG, "console socket '%s'", path);
+  }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return bothy_error_errno(err, "cannot create a socket");
@@ -804,6 +817,8 @@ int bothy_container_run(const struct bothy_runtime *rt, const struct bothy_creat
     creating_cleanup(&c, true);
     return -1;
   }
+  if (o->on_start)
+    o->on_start(c.pid, o->userdata);
   if (o->detach) {
     safe_close(master);
     creating_cleanup(&c, false);

@@ -24,6 +24,10 @@ struct bothy_create_opts {
   bool no_new_keyring;
   bool detach; /* run: do not wait */
   bool keep;   /* run: keep the container after it exits */
+  /* run: called once the container's process runs (after the poststart
+   * hooks), before waiting for it; NULL: none. */
+  void (*on_start)(pid_t pid, void *userdata);
+  void *userdata;
 };
 
 struct bothy_exec_opts {
