@@ -75,6 +75,16 @@ int bothy_db_open(const char *path, sqlite3 **ret, bothy_error_t *err)
     sqlite3_close_v2(db);
     return bothy_error_prefix(err, "inventory '%s'", path);
   }
+  /* Short-lived commands open and close the database many times a second:
+   * the last one out would otherwise checkpoint and delete the WAL, and the
+   * next one create it again (four fsyncs each time). The WAL stays, and is
+   * checkpointed every 64 pages: the first connection of a command reads
+   * what was written since the last checkpoint to rebuild the WAL index, so
+   * that is kept short too. */
+  int persist = 1;
+  sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  sqlite3_wal_autocheckpoint(db, 64);
   *ret = db;
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "container/inventory.h"
 #include "runtime/cloned_binary.h"
 
 char **cli_original_argv;
@@ -147,6 +148,8 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
   cli_original_argv = argv;
+  /* Commands are short and never open the inventory from a forked child. */
+  bothy_inventory_reuse_connection(true);
   const char *base = strrchr(argv[0], '/');
   base = base ? base + 1 : argv[0];
   if (strcmp(base, "bothy-runtime") == 0 || strcmp(base, "runc") == 0) {

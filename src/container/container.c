@@ -720,7 +720,10 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
       bothy_error_errno(err, "cannot open '%s'", dir);
       goto out;
     }
-    if (bothy_write_file_atomic(dfd, "config.json", s, strlen(s), 0600, err) < 0)
+    /* A --rm container's configuration need not survive a power cut. */
+    int r = req->remove ? bothy_write_file_replace(dfd, "config.json", s, strlen(s), 0600, err)
+                        : bothy_write_file_atomic(dfd, "config.json", s, strlen(s), 0600, err);
+    if (r < 0)
       goto out;
   }
   /* What inspect shows of the process. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "base/db.h"
 #include "base/fs.h"
@@ -17,6 +18,7 @@
 
 struct bothy_inventory {
   sqlite3 *db;
+  char *path;
 };
 
 /* The tables of containers and volumes. container_volumes.volume refers to
@@ -61,27 +63,57 @@ _printf_(3, 4) static int set_code(bothy_error_t *err, int code, const char *fmt
   return -code;
 }
 
+/* One connection kept for the rest of the process once closed: a command
+ * opens the inventory several times (create, then start, then remove), and
+ * the first connection to a WAL database in a process rebuilds the WAL index
+ * from the log. Never reused across fork() (SQLite's locks belong to the
+ * process that took them) nor inside a transaction. */
+static struct {
+  bool enabled;
+  char *path;
+  sqlite3 *db;
+  pid_t pid;
+} parked;
+
+void bothy_inventory_reuse_connection(bool on)
+{
+  parked.enabled = on;
+}
+
 int bothy_inventory_open(const char *root, struct bothy_inventory **ret, bothy_error_t *err)
 {
-  if (bothy_mkdir_p(root, 0700, err) < 0)
-    return -1;
   _cleanup_free_ char *path = xasprintf("%s/bothy.db", root);
   _cleanup_db_ sqlite3 *db = NULL;
-  if (bothy_db_open(path, &db, err) < 0 ||
-      bothy_db_migrate(db, "inventory", migrations, ARRAY_SIZE(migrations), err) < 0)
-    return -1;
+  if (parked.db && parked.pid == getpid() && streq(parked.path, path)) {
+    db = TAKE_PTR(parked.db);
+  } else {
+    if (bothy_mkdir_p(root, 0700, err) < 0)
+      return -1;
+    if (bothy_db_open(path, &db, err) < 0 ||
+        bothy_db_migrate(db, "inventory", migrations, ARRAY_SIZE(migrations), err) < 0)
+      return -1;
+  }
   struct bothy_inventory *inv = xmalloc0(sizeof(*inv));
   inv->db = TAKE_PTR(db);
+  inv->path = TAKE_PTR(path);
   *ret = inv;
   return 0;
 }
 
 struct bothy_inventory *bothy_inventory_close(struct bothy_inventory *inv)
 {
-  if (inv) {
+  if (!inv)
+    return NULL;
+  if (parked.enabled && !parked.db && sqlite3_get_autocommit(inv->db)) {
+    free(parked.path);
+    parked.path = TAKE_PTR(inv->path);
+    parked.db = inv->db;
+    parked.pid = getpid();
+  } else {
     sqlite3_close_v2(inv->db);
-    free(inv);
   }
+  free(inv->path);
+  free(inv);
   return NULL;
 }
 

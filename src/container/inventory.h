@@ -38,6 +38,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct bothy_inventory *, bothy_inventory_close)
 
 /* The connection, for callers that need a transaction across calls. Owned
  * by inv. */
+/* With on, a closed connection is kept for the next open in this process
+ * (a command opens the inventory several times; the first connection to the
+ * database in a process rebuilds the WAL index from the log). Off by
+ * default: a process that forks children which open the inventory
+ * themselves must not turn it on (SQLite's locks do not survive fork()). */
+void bothy_inventory_reuse_connection(bool on);
+
 sqlite3 *bothy_inventory_db(struct bothy_inventory *inv);
 
 struct bothy_ctr_record {

@@ -351,7 +351,7 @@ static int record_parse(const char *line, size_t len, struct record *ret)
     json_decref(o);
     return -EBADMSG;
   }
-  *ret = (struct record) {
+  *ret = (struct record){
     .json = o,
     .text = json_string_value(log),
     .len = json_string_length(log),
@@ -416,7 +416,7 @@ static int out_flush(struct output *w, bothy_error_t *err)
 
 static int out_put(struct output *w, int stream, const char *data, size_t n, bothy_error_t *err)
 {
-  if (w->closed)
+  if (w->closed || n == 0)
     return 0;
   /* Keep the order of lines between two fds that may end in one place. */
   if (w->len > 0 && w->fd[w->cur] != w->fd[stream]) {
@@ -458,9 +458,9 @@ struct ctx {
   int cur_fd;
   struct stat cur_st;
   long cur_idx;
-  char *lbuf;    /* bytes read and not yet a complete line */
+  char *lbuf; /* bytes read and not yet a complete line */
   size_t llen, lcap;
-  off_t lbuf_off; /* file offset of lbuf[0] */
+  off_t lbuf_off;  /* file offset of lbuf[0] */
   bool discarding; /* in a line past LINE_MAX_BYTES: drop to its end */
 };
 
@@ -537,7 +537,7 @@ static int process_line(struct ctx *c, const char *line, size_t len, off_t off, 
   struct record rec;
   if (record_parse(line, len, &rec) < 0)
     return 0; /* corrupt: skipped */
-  int r = handle_record(c, &rec, (struct pos) { c->cur_idx, off }, err);
+  int r = handle_record(c, &rec, (struct pos){ c->cur_idx, off }, err);
   record_done(&rec);
   return r;
 }
@@ -666,7 +666,7 @@ static int list_rotated(struct ctx *c, struct rotated **ret, size_t *ret_n, both
       cap = cap ? cap * 2 : 8;
       v = xrealloc(v, cap * sizeof(*v));
     }
-    v[n++] = (struct rotated) { strtol(s, NULL, 10), st.st_dev, st.st_ino };
+    v[n++] = (struct rotated){ strtol(s, NULL, 10), st.st_dev, st.st_ino };
   }
   if (errno != 0)
     return bothy_error_errno(err, "cannot read '%s'", c->dir);
@@ -752,7 +752,7 @@ static int open_all(struct ctx *c, struct logfile **ret, size_t *ret_n, bothy_er
         safe_close(rfd);
         continue;
       }
-      v[n++] = (struct logfile) { rfd, st, rot[i].index };
+      v[n++] = (struct logfile){ rfd, st, rot[i].index };
     }
     if (current.fd >= 0)
       v[n++] = current;
@@ -813,7 +813,7 @@ static int bscan_more(struct bscan *s)
 /* Positions the scan after the last complete line of a file of size bytes. */
 static int bscan_init(struct bscan *s, int fd, off_t size)
 {
-  *s = (struct bscan) { .fd = fd, .lo = size };
+  *s = (struct bscan){ .fd = fd, .lo = size };
   for (;;) {
     char *nl = s->len > 0 ? memrchr(s->buf, '\n', s->len) : NULL;
     if (nl) {
@@ -870,7 +870,7 @@ static void tail_scan(struct ctx *c, const struct logfile *files, size_t n, stru
   struct pos start = { 0, 0 };
   struct bscan s = { .fd = -1 };
 
-  c->boundary = (struct pos) { LONG_MIN, 0 };
+  c->boundary = (struct pos){ LONG_MIN, 0 };
   if (n == 0) {
     *ret_start = start;
     return;
@@ -881,7 +881,7 @@ static void tail_scan(struct ctx *c, const struct logfile *files, size_t n, stru
       break;
     if (f == n - 1) {
       /* Nothing yet: the end of the last complete line. */
-      start = (struct pos) { (long) f, s.lo + (off_t) s.len };
+      start = (struct pos){ (long) f, s.lo + (off_t) s.len };
       if (o->tail == 0) {
         c->boundary = start;
         goto done;
@@ -1069,7 +1069,7 @@ static int logs_read(struct ctx *c, bothy_logs_alive_fn alive, void *userdata, b
   if (r < 0)
     return r;
   struct pos start = { 0, 0 };
-  c->boundary = (struct pos) { LONG_MIN, 0 };
+  c->boundary = (struct pos){ LONG_MIN, 0 };
   if (o->tail >= 0)
     tail_scan(c, files, n, &start);
 

@@ -5,12 +5,12 @@
 #include "base/error.h"
 
 struct bothy_unit_opts {
-  const char *bothy;       /* absolute path of the bothy binary */
-  const char *root;        /* bothy's --root, NULL for the default /var/lib/bothy (then omit --root) */
-  const char *name;        /* container name */
-  const char *restart;     /* policy: "no", "always", "unless-stopped", "on-failure" (NULL: "no") */
-  int max_retries;         /* on-failure:N (0: none) */
-  int stop_timeout;        /* seconds */
+  const char *bothy;   /* absolute path of the bothy binary */
+  const char *root;    /* bothy's --root, NULL for the default /var/lib/bothy (then omit --root) */
+  const char *name;    /* container name */
+  const char *restart; /* policy: "no", "always", "unless-stopped", "on-failure" (NULL: "no") */
+  int max_retries;     /* on-failure:N (0: none) */
+  int stop_timeout;    /* seconds */
   const char *description; /* NULL: "bothy container NAME" */
 };
 

@@ -403,8 +403,11 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
                            "cannot use console socket if bothy-runtime will not detach or "
                            "allocate tty");
 
-  if (s->seccomp && bothy_seccomp_compile(s->seccomp, &c->lx.seccomp, err) < 0)
-    return -1;
+  if (s->seccomp) {
+    _cleanup_free_ char *cache = xasprintf("%s/.seccomp", rt->root);
+    if (bothy_seccomp_compile_cached(s->seccomp, cache, &c->lx.seccomp, err) < 0)
+      return -1;
+  }
   if (s->process.has_caps) {
     struct bothy_capset *cs = xmalloc0(sizeof(*cs));
     c->lx.caps = cs;
@@ -1097,8 +1100,11 @@ int bothy_container_exec(const struct bothy_runtime *rt, const struct bothy_exec
   }
   if (proc.has_caps && (r = bothy_caps_parse(&proc.caps, &caps, err)) < 0)
     goto out;
-  if (spec->seccomp && (r = bothy_seccomp_compile(spec->seccomp, &lx.seccomp, err)) < 0)
-    goto out;
+  if (spec->seccomp) {
+    _cleanup_free_ char *cache = xasprintf("%s/.seccomp", rt->root);
+    if ((r = bothy_seccomp_compile_cached(spec->seccomp, cache, &lx.seccomp, err)) < 0)
+      goto out;
+  }
   if (o->console_socket && proc.terminal) {
     lx.console_socket = connect_console(o->console_socket, err);
     if (lx.console_socket < 0) {

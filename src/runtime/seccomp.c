@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "base/fs.h"
@@ -412,4 +415,162 @@ char **bothy_seccomp_archs(void)
     if (arch_token(spec_archs[i]) > 0)
       strv_push(&v, xstrdup(spec_archs[i]));
   return v;
+}
+
+/* ---- the cache of compiled filters ------------------------------------- */
+
+#define CACHE_MAGIC "bothy-seccomp-1\n"
+
+struct keybuf {
+  char *buf;
+  size_t len, cap;
+};
+
+static void key_add(struct keybuf *k, const char *tag, const char *v)
+{
+  char head[64];
+  size_t vl = v ? strlen(v) : 0;
+  int hn = snprintf(head, sizeof(head), "%s=%zu:", tag, vl);
+  size_t need = k->len + (size_t) hn + vl + 2;
+  if (need > k->cap) {
+    k->cap = need * 2;
+    k->buf = xrealloc(k->buf, k->cap);
+  }
+  memcpy(k->buf + k->len, head, (size_t) hn);
+  k->len += (size_t) hn;
+  if (vl)
+    memcpy(k->buf + k->len, v, vl);
+  k->len += vl;
+  k->buf[k->len++] = '\n';
+  k->buf[k->len] = '\0';
+}
+
+/* Everything the compiled program depends on, spelled out: the profile, the
+ * library and the kernel (compile checks what the kernel supports). */
+static char *cache_key(const struct bothy_seccomp *s, size_t *ret_len)
+{
+  struct keybuf kb = { 0 };
+  char num[64];
+  struct utsname u;
+  const struct scmp_version *v = seccomp_version();
+  snprintf(num, sizeof(num), "%u.%u.%u", v->major, v->minor, v->micro);
+  key_add(&kb, "libseccomp", num);
+  if (uname(&u) == 0) {
+    key_add(&kb, "kernel", u.release);
+    key_add(&kb, "machine", u.machine);
+  }
+  key_add(&kb, "default", s->default_action);
+  snprintf(num, sizeof(num), "%" PRId64, s->default_errno_ret);
+  key_add(&kb, "errno", num);
+  for (size_t i = 0; s->architectures && s->architectures[i]; i++)
+    key_add(&kb, "arch", s->architectures[i]);
+  for (size_t i = 0; s->flags && s->flags[i]; i++)
+    key_add(&kb, "flag", s->flags[i]);
+  for (size_t i = 0; i < s->n_syscalls; i++) {
+    const struct bothy_seccomp_syscall *sc = &s->syscalls[i];
+    key_add(&kb, "rule", sc->action);
+    snprintf(num, sizeof(num), "%" PRId64, sc->errno_ret);
+    key_add(&kb, "errno", num);
+    for (size_t j = 0; sc->names && sc->names[j]; j++)
+      key_add(&kb, "name", sc->names[j]);
+    for (size_t j = 0; j < sc->n_args; j++) {
+      snprintf(num, sizeof(num), "%u,%" PRIu64 ",%" PRIu64, sc->args[j].index, sc->args[j].value,
+               sc->args[j].value_two);
+      key_add(&kb, "arg", num);
+      key_add(&kb, "op", sc->args[j].op);
+    }
+  }
+  *ret_len = kb.len;
+  return kb.buf;
+}
+
+/* FNV-1a: only names the file; the whole key inside is what is compared. */
+static uint64_t fnv1a(const char *s, size_t n)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char) s[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+struct cache_header {
+  char magic[16];
+  uint32_t key_len;
+  uint32_t flags;
+  uint32_t n_insns;
+  uint32_t pad;
+  uint64_t sum; /* FNV-1a of the program: a damaged file is a miss */
+};
+
+static struct bothy_seccomp_filter *cache_read(int dfd, const char *name, const char *key,
+                                               size_t key_len)
+{
+  _cleanup_free_ char *data = NULL;
+  size_t len = 0;
+  if (bothy_read_file(dfd, name, &data, &len, NULL) < 0 || len < sizeof(struct cache_header))
+    return NULL;
+  struct cache_header h;
+  memcpy(&h, data, sizeof(h));
+  if (memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 || h.key_len != key_len ||
+      h.n_insns == 0 || h.n_insns > BPF_MAXINSNS ||
+      len != sizeof(h) + key_len + (size_t) h.n_insns * sizeof(struct sock_filter) ||
+      memcmp(data + sizeof(h), key, key_len) != 0 ||
+      fnv1a(data + sizeof(h) + key_len, (size_t) h.n_insns * sizeof(struct sock_filter)) != h.sum)
+    return NULL;
+  struct bothy_seccomp_filter *f = xmalloc0(sizeof(*f));
+  f->n_insns = h.n_insns;
+  f->flags = h.flags;
+  f->insns = xmalloc(f->n_insns * sizeof(struct sock_filter));
+  memcpy(f->insns, data + sizeof(h) + key_len, f->n_insns * sizeof(struct sock_filter));
+  return f;
+}
+
+static void cache_write(int dfd, const char *name, const char *key, size_t key_len,
+                        const struct bothy_seccomp_filter *f)
+{
+  struct cache_header h = { .key_len = (uint32_t) key_len,
+                            .flags = f->flags,
+                            .n_insns = (uint32_t) f->n_insns };
+  memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
+  size_t body = f->n_insns * sizeof(struct sock_filter);
+  size_t len = sizeof(h) + key_len + body;
+  _cleanup_free_ char *data = xmalloc(len);
+  memcpy(data, &h, sizeof(h));
+  memcpy(data + sizeof(h), key, key_len);
+  memcpy(data + sizeof(h) + key_len, f->insns, body);
+  h.sum = fnv1a(data + sizeof(h) + key_len, body);
+  memcpy(data, &h, sizeof(h));
+  /* Replaced by rename: a reader sees the old file or the new one. */
+  bothy_write_file_replace(dfd, name, data, len, 0600, NULL);
+}
+
+int bothy_seccomp_compile_cached(const struct bothy_seccomp *s, const char *cache_dir,
+                                 struct bothy_seccomp_filter **ret, bothy_error_t *err)
+{
+  if (!s || !cache_dir || s->listener_path)
+    return bothy_seccomp_compile(s, ret, err);
+  size_t key_len = 0;
+  _cleanup_free_ char *key = cache_key(s, &key_len);
+  char name[32];
+  snprintf(name, sizeof(name), "%016" PRIx64, fnv1a(key, key_len));
+  if (mkdir(cache_dir, 0700) < 0 && errno != EEXIST)
+    return bothy_seccomp_compile(s, ret, err);
+  _cleanup_close_ int dfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  /* Only a directory that is root's own and private is trusted. */
+  if (dfd < 0 || fstat(dfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077))
+    return bothy_seccomp_compile(s, ret, err);
+  struct bothy_seccomp_filter *f = cache_read(dfd, name, key, key_len);
+  if (f) {
+    log_debug("seccomp filter from the cache: %zu instructions", f->n_insns);
+    *ret = f;
+    return 0;
+  }
+  if (bothy_seccomp_compile(s, &f, err) < 0)
+    return -1;
+  cache_write(dfd, name, key, key_len, f);
+  *ret = f;
+  return 0;
 }

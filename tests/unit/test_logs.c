@@ -154,8 +154,7 @@ static void test_order_across_files(void **state)
   append(f->dir, "container.log.2", rec("stdout", T0 + 1, "a\n"), rec("stdout", T0 + 2, "b\n"),
          NULL);
   append(f->dir, "container.log.1", rec("stdout", T0 + 3, "c\n"), NULL);
-  append(f->dir, "container.log", rec("stdout", T0 + 4, "d\n"), rec("stdout", T0 + 5, "e\n"),
-         NULL);
+  append(f->dir, "container.log", rec("stdout", T0 + 4, "d\n"), rec("stdout", T0 + 5, "e\n"), NULL);
   /* Not log files. */
   append(f->dir, "container.log.tmp", rec("stdout", T0, "tmp\n"), NULL);
   append(f->dir, "container.log.01", rec("stdout", T0, "zero-one\n"), NULL);
@@ -228,8 +227,7 @@ static void test_since_until(void **state)
 static void write_abcd(const char *dir)
 {
   append(dir, "container.log.2", rec("stdout", T0 + 1, "a\n"), NULL);
-  append(dir, "container.log.1", rec("stdout", T0 + 2, "b\n"), rec("stderr", T0 + 3, "c\n"),
-         NULL);
+  append(dir, "container.log.1", rec("stdout", T0 + 2, "b\n"), rec("stderr", T0 + 3, "c\n"), NULL);
   append(dir, "container.log", rec("stdout", T0 + 4, "d\n"), rec("stdout", T0 + 5, "e\n"), NULL);
 }
 
@@ -318,8 +316,8 @@ static void test_unterminated_last_line(void **state)
 static void test_corrupt_lines(void **state)
 {
   struct fixture *f = *state;
-  append(f->dir, "container.log", xstrdup("garbage\n"), rec("stdout", T0 + 1, "a\n"),
-         xstrdup("\n"), xstrdup("{\"log\":1,\"stream\":\"stdout\",\"time\":\"2023-11-14T22:13:20Z\"}\n"),
+  append(f->dir, "container.log", xstrdup("garbage\n"), rec("stdout", T0 + 1, "a\n"), xstrdup("\n"),
+         xstrdup("{\"log\":1,\"stream\":\"stdout\",\"time\":\"2023-11-14T22:13:20Z\"}\n"),
          xstrdup("{\"log\":\"x\\n\",\"stream\":\"stdin\",\"time\":\"2023-11-14T22:13:20Z\"}\n"),
          xstrdup("{\"log\":\"x\\n\",\"stream\":\"stdout\",\"time\":\"yesterday\"}\n"),
          xstrdup("{\"log\":\"x\\n\",\"stream\":\"stdout\"}\n"), xstrdup("[1,2]\n"),
@@ -644,8 +642,8 @@ static void test_follow_truncated_in_place(void **state)
 {
   struct fixture *f = *state;
   /* --log-max-files 1: the monitor truncates container.log. */
-  append(f->dir, "container.log", rec("stdout", T0 + 1, "a long first line, longer than what follows\n"),
-         NULL);
+  append(f->dir, "container.log",
+         rec("stdout", T0 + 1, "a long first line, longer than what follows\n"), NULL);
   struct writer w = { 0 };
   w.pid = fork();
   assert_true(w.pid >= 0);
@@ -682,6 +680,12 @@ static void test_follow_gone(void **state)
   _cleanup_result_ struct result res = run_full(f->dir, &o, true, not_alive, &calls);
   assert_string_equal(res.out, "a\nb");
   assert_true(calls >= 1);
+  /* A container without its directory yet: nothing, until it is gone. */
+  _cleanup_free_ char *missing = xasprintf("%s/not-yet", f->dir);
+  calls = 0;
+  _cleanup_result_ struct result none = run_full(missing, &o, true, not_alive, &calls);
+  assert_string_equal(none.out, "");
+  assert_int_equal(calls, 1);
   /* until in the past ends following too. */
   struct bothy_logs_opts u = { .tail = -1, .follow = true, .until_ns = T0 + 2 };
   _cleanup_result_ struct result res2 = run_full(f->dir, &u, true, NULL, NULL);
@@ -692,8 +696,9 @@ static void test_follow_gone(void **state)
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-  struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                   .tm_min = mi, .tm_sec = s };
+  struct tm tm = {
+    .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s
+  };
   return (int64_t) timegm(&tm) * SEC;
 }
 
@@ -835,8 +840,14 @@ static void test_rfc3339(void **state)
   assert_int_equal(v, 42);
 
   /* Round trips through the formatter, before 1970 included. */
-  const int64_t times[] = { T0, T0 + 1, T0 + 999999999, 0, -1, -SEC - 5,
-                            INT64_C(9223372036) * SEC, utc(2026, 11, 23, 13, 55, 0) + 7 };
+  const int64_t times[] = { T0,
+                            T0 + 1,
+                            T0 + 999999999,
+                            0,
+                            -1,
+                            -SEC - 5,
+                            INT64_C(9223372036) * SEC,
+                            utc(2026, 11, 23, 13, 55, 0) + 7 };
   for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
     char buf[BOTHY_RFC3339_MAX];
     bothy_time_format_rfc3339(times[i], buf);

@@ -7,6 +7,7 @@
  * fchmod() on fds that are not open fail with EBADF unless the filter steps in
  * with errnoRet 38. Children never use cmocka (its longjmp would continue the
  * test run in the child): they report through their exit status. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -15,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -572,6 +575,101 @@ static void test_load_privileges(void **state)
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- the cache of compiled filters ---- */
+
+static size_t count_files(const char *dir)
+{
+  size_t n = 0;
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  while (d && (de = readdir(d)))
+    if (de->d_name[0] != '.')
+      n++;
+  if (d)
+    closedir(d);
+  return n;
+}
+
+static struct bothy_seccomp_filter *compile_cached_ok(const char *text, const char *dir)
+{
+  _cleanup_profile_ struct bothy_seccomp *s = profile(text);
+  _cleanup_error_ bothy_error_t err = NULL;
+  struct bothy_seccomp_filter *f = NULL;
+  if (bothy_seccomp_compile_cached(s, dir, &f, &err) < 0)
+    fail_msg("compile failed: %s", err->msg);
+  return f;
+}
+
+/* uname() in a child that loaded f: the errno it fails with, or 0. */
+static int uname_errno_under(const struct bothy_seccomp_filter *f)
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct utsname u;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (bothy_seccomp_load(f, NULL) < 0)
+      _exit(200);
+    _exit(syscall(SYS_uname, &u) < 0 ? errno : 0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cache(void **state)
+{
+  char tmp[] = "/tmp/bothy-seccomp-cache-XXXXXX";
+  assert_non_null(mkdtemp(tmp));
+  char dir[64];
+  snprintf(dir, sizeof(dir), "%s/c", tmp);
+  const char *a = "{'defaultAction':'SCMP_ACT_ALLOW','syscalls':["
+                  "{'names':['uname'],'action':'SCMP_ACT_ERRNO','errnoRet':38}]}";
+  const char *b = "{'defaultAction':'SCMP_ACT_ALLOW','syscalls':["
+                  "{'names':['uname'],'action':'SCMP_ACT_ERRNO','errnoRet':39}]}";
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *fresh = compile_ok(a);
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *f1 = compile_cached_ok(a, dir);
+  assert_int_equal(count_files(dir), 1);
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *f2 = compile_cached_ok(a, dir);
+  assert_int_equal(bothy_seccomp_filter_size(f2), bothy_seccomp_filter_size(fresh));
+  assert_int_equal(uname_errno_under(f2), 38);
+  /* Another profile is another entry, never the first one's program. */
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *g = compile_cached_ok(b, dir);
+  assert_int_equal(count_files(dir), 2);
+  assert_int_equal(uname_errno_under(g), 39);
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *g2 = compile_cached_ok(b, dir);
+  assert_int_equal(uname_errno_under(g2), 39);
+  /* A damaged entry is a miss: a flipped byte in the program is noticed. */
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  char path[512] = "";
+  while ((de = readdir(d)))
+    if (de->d_name[0] != '.') {
+      snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+      FILE *fp = fopen(path, "r+b");
+      assert_non_null(fp);
+      fseek(fp, -3, SEEK_END);
+      int c = fgetc(fp);
+      fseek(fp, -3, SEEK_END);
+      fputc(c ^ 0x5a, fp);
+      fclose(fp);
+    }
+  closedir(d);
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *h = compile_cached_ok(a, dir);
+  assert_int_equal(uname_errno_under(h), 38);
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *h2 = compile_cached_ok(b, dir);
+  assert_int_equal(uname_errno_under(h2), 39);
+  /* A directory others can write to is not trusted: nothing is read or written. */
+  char open_dir[80];
+  snprintf(open_dir, sizeof(open_dir), "%s/open", tmp);
+  assert_int_equal(mkdir(open_dir, 0777), 0);
+  chmod(open_dir, 0777);
+  _cleanup_seccomp_filter_ struct bothy_seccomp_filter *o = compile_cached_ok(a, open_dir);
+  assert_int_equal(count_files(open_dir), 0);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -590,6 +688,7 @@ int main(void)
     cmocka_unit_test(test_flags_load),
     cmocka_unit_test(test_multi_arch_load),
     cmocka_unit_test(test_load_privileges),
+    cmocka_unit_test(test_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

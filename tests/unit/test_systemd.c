@@ -23,8 +23,8 @@
 #include "base/xalloc.h"
 #include "container/systemd.h"
 
-static char *unit(const char *root, const char *name, const char *restart, int retries,
-                  int timeout, const char *description)
+static char *unit(const char *root, const char *name, const char *restart, int retries, int timeout,
+                  const char *description)
 {
   struct bothy_unit_opts o = {
     .bothy = "/usr/bin/bothy",
@@ -230,10 +230,10 @@ static void test_notify_unset(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_unit_default),    cmocka_unit_test(test_unit_policies),
+    cmocka_unit_test(test_unit_default),          cmocka_unit_test(test_unit_policies),
     cmocka_unit_test(test_unit_root_and_timeout), cmocka_unit_test(test_unit_quoting),
-    cmocka_unit_test(test_unit_description), cmocka_unit_test(test_notify_path),
-    cmocka_unit_test(test_notify_abstract), cmocka_unit_test(test_notify_unset),
+    cmocka_unit_test(test_unit_description),      cmocka_unit_test(test_notify_path),
+    cmocka_unit_test(test_notify_abstract),       cmocka_unit_test(test_notify_unset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
