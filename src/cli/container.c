@@ -457,8 +457,12 @@ static int parse_run(int argc, char **argv, bool allow_detach, struct run_args *
       strv_push(&a->cap_drop, xstrdup(optarg));
       break;
     case R_USERNS:
-      if (strcmp(optarg, "host") && strcmp(optarg, ""))
-        return cli_failf("--userns: '%s' is not supported yet (host)", optarg), -1;
+      if (!strcmp(optarg, "auto"))
+        r->userns_auto = true;
+      else if (!strcmp(optarg, "host") || !strcmp(optarg, ""))
+        r->userns_auto = false;
+      else
+        return cli_failf("--userns: '%s' is not supported (auto, host)", optarg), -1;
       break;
     case R_HEALTH_CMD:
       strv_free(a->health_cmd);

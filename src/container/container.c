@@ -3,8 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
+#include <linux/mount.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,12 +132,120 @@ static bool is_mounted(const char *path)
   return statfs(path, &s) == 0 && s.f_type == OVERLAYFS_MAGIC;
 }
 
+/* Unmounts every mount of the container: its rootfs overlay, then the
+ * idmapped layers and volumes of a --userns=auto container under lower/ and
+ * idmap/. */
 static void unmount_rootfs(const char *dir)
 {
   _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
   while (is_mounted(rootfs))
     if (umount2(rootfs, MNT_DETACH) < 0)
       break;
+  static const char *const subdirs[] = { "lower", "idmap" };
+  for (size_t k = 0; k < ARRAY_SIZE(subdirs); k++) {
+    _cleanup_free_ char *sub = xasprintf("%s/%s", dir, subdirs[k]);
+    _cleanup_closedir_ DIR *d = opendir(sub);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+      if (de->d_name[0] == '.')
+        continue;
+      _cleanup_free_ char *p = xasprintf("%s/%s", sub, de->d_name);
+      while (umount2(p, MNT_DETACH) == 0)
+        ;
+    }
+  }
+}
+
+/* --userns=auto: a private range of 65536 ids per container, above 2^30
+ * (far from the ids of the host's own users and of /etc/subuid's usual
+ * ranges). */
+#define USERNS_BASE  (1U << 30)
+#define USERNS_SIZE  65536U
+#define USERNS_LIMIT (1U << 31)
+
+/* A user namespace mapping 0..size-1 to start.., as an fd: what
+ * mount_setattr(MOUNT_ATTR_IDMAP) takes. */
+static int userns_fd(uint32_t start, uint32_t size, bothy_error_t *err)
+{
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0)
+    return bothy_error_errno(err, "pipe");
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(go[0]);
+    close(go[1]);
+    return bothy_error_errno(err, "fork");
+  }
+  if (pid == 0) {
+    close(go[1]);
+    char c;
+    /* Waits until the parent has what it needs, then goes. */
+    if (unshare(CLONE_NEWUSER) < 0)
+      _exit(1);
+    while (read(go[0], &c, 1) < 0 && errno == EINTR)
+      ;
+    _exit(0);
+  }
+  close(go[0]);
+  int ret = -1;
+  _cleanup_free_ char *map = xasprintf("0 %u %u\n", start, size);
+  /* The child has unshared once its namespace differs from ours. */
+  _cleanup_free_ char *mine = NULL, *own = xasprintf("/proc/%d/ns/user", (int) pid);
+  char a[64] = "", b[64] = "";
+  for (int i = 0; i < 2000; i++) {
+    ssize_t na = readlink("/proc/self/ns/user", a, sizeof(a) - 1);
+    ssize_t nb = readlink(own, b, sizeof(b) - 1);
+    if (na > 0 && nb > 0) {
+      a[na] = b[nb] = '\0';
+      if (strcmp(a, b))
+        break;
+    }
+    if (bothy_waitpid(pid, WNOHANG) > 0) {
+      pid = -1;
+      break;
+    }
+    sleep_ms(1);
+  }
+  if (pid < 0) {
+    bothy_error_set(err, 0, "cannot create a user namespace for --userns=auto");
+    goto out;
+  }
+  {
+    _cleanup_free_ char *um = xasprintf("/proc/%d/uid_map", (int) pid);
+    _cleanup_free_ char *gm = xasprintf("/proc/%d/gid_map", (int) pid);
+    if (bothy_write_string(AT_FDCWD, um, map, err) < 0 ||
+        bothy_write_string(AT_FDCWD, gm, map, err) < 0)
+      goto out;
+    ret = open(own, O_RDONLY | O_CLOEXEC);
+    if (ret < 0)
+      bothy_error_errno(err, "cannot open '%s'", own);
+  }
+out:
+  close(go[1]);
+  if (pid > 0)
+    bothy_waitpid(pid, 0);
+  return ret;
+}
+
+/* Mounts src at target (made if missing) through an idmapped clone:
+ * files owned by host id N there look owned by start+N. */
+static int idmap_mount(const char *src, const char *target, int nsfd, bothy_error_t *err)
+{
+  if (bothy_mkdir_p(target, 0755, err) < 0)
+    return -1;
+  struct stat a, b;
+  if (stat(src, &a) == 0 && stat(target, &b) == 0 && a.st_dev != b.st_dev)
+    return 0; /* mounted already */
+  _cleanup_close_ int fd = (int) syscall(SYS_open_tree, AT_FDCWD, src,
+                                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (fd < 0)
+    return bothy_error_errno(err, "cannot clone the mount of '%s'", src);
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) nsfd };
+  if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+    return bothy_error_errno(err, "cannot make an idmapped mount of '%s'", src);
+  if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return bothy_error_errno(err, "cannot mount '%s' on '%s'", src, target);
+  return 0;
 }
 
 /* ---- status.json -------------------------------------------------------- */
@@ -426,15 +537,57 @@ static int mount_rootfs(const char *dir, const struct bothy_ctr_record *r, bothy
   if (n == 0)
     return bothy_error_set(err, EINVAL, "container %.12s has no image layers recorded", r->id);
   _cleanup_free_ const char **lowers = xcalloc(n + 1, sizeof(char *));
-  for (size_t i = 0; i < n; i++)
-    lowers[i] = json_string_value(json_array_get(a, i));
-  return bothy_overlay_mount(lowers, n, upper, work, rootfs, err);
+  _cleanup_strv_free_ char **mapped = NULL;
+  json_t *uns = json_object_get(r->config, "userns");
+  json_t *idm = json_object_get(r->config, "idmap_mounts");
+  if (json_is_object(uns)) {
+    /* The image's layers stay as they are, shared with every other
+     * container: each is seen through an idmapped mount. */
+    _cleanup_close_ int nsfd =
+        userns_fd((uint32_t) jint(uns, "start"), (uint32_t) jint(uns, "size"), err);
+    if (nsfd < 0)
+      return -1;
+    for (size_t i = 0; i < n; i++) {
+      char *t = xasprintf("%s/lower/%zu", dir, i);
+      strv_push(&mapped, t);
+      if (idmap_mount(json_string_value(json_array_get(a, i)), t, nsfd, err) < 0)
+        goto fail;
+      lowers[i] = t;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach (idm, i, m) {
+      if (idmap_mount(json_string_value(json_object_get(m, "source")),
+                      json_string_value(json_object_get(m, "target")), nsfd, err) < 0)
+        goto fail;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++)
+      lowers[i] = json_string_value(json_array_get(a, i));
+  }
+  if (bothy_overlay_mount(lowers, n, upper, work, rootfs, err) < 0)
+    goto fail;
+  return 0;
+fail:
+  unmount_rootfs(dir);
+  return -1;
 }
 
 /* Where a mount's target goes in the host rootfs: does the image have
  * something there (a directory with content)? Anonymous and new named
  * volumes are filled from it, as docker does. */
-static void copy_up(const char *rootfs, const char *target, const char *volpath)
+static uint32_t shift_by;
+
+static int shift_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  uid_t u = st->st_uid >= shift_by ? st->st_uid - shift_by : st->st_uid;
+  gid_t g = st->st_gid >= shift_by ? st->st_gid - shift_by : st->st_gid;
+  if (u != st->st_uid || g != st->st_gid)
+    (void) !lchown(path, u, g);
+  return 0;
+}
+
+static void copy_up(const char *rootfs, const char *target, const char *volpath, uint32_t shift)
 {
   _cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
@@ -456,6 +609,13 @@ static void copy_up(const char *rootfs, const char *target, const char *volpath)
   struct bothy_cmd cmd = { .path = "/bin/cp", .argv = argv, .stdout_fd = -1, .stderr_fd = -1 };
   int status;
   bothy_cmd_run(&cmd, &status, NULL);
+  if (shift) {
+    /* The rootfs shows the image's files with their ids in the private
+     * range; on disk, a volume keeps the container's own ids (it is
+     * mounted idmapped too). */
+    shift_by = shift;
+    nftw(volpath, shift_one, 16, FTW_PHYS);
+  }
 }
 
 static json_t *health_json(const struct bothy_ctr_create_req *req,
@@ -599,6 +759,21 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   if (bothy_inventory_ctr_add(inv, &rec, err) < 0)
     goto out;
   added = true;
+  uint32_t userns_start = 0;
+  if (req->userns_auto) {
+    if (req->opts.network == BOTHY_NET_HOST) {
+      bothy_error_set(err, EINVAL,
+                      "--userns=auto needs the container's own network (not "
+                      "--network host)");
+      goto out;
+    }
+    if (bothy_inventory_userns_alloc(inv, id, USERNS_BASE, USERNS_SIZE, USERNS_LIMIT, &userns_start,
+                                     err) < 0)
+      goto out;
+    json_object_set_new(cfg, "userns",
+                        json_pack("{s:I, s:I}", "start", (json_int_t) userns_start, "size",
+                                  (json_int_t) USERNS_SIZE));
+  }
   {
     _cleanup_free_ char *parent = xasprintf("%s/containers", ctx->root);
     if (bothy_mkdir_p(parent, 0700, err) < 0)
@@ -616,6 +791,27 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
     _cleanup_free_ char *empty = xasprintf("%s/empty", dir);
     if (bothy_mkdir_p(empty, 0755, err) < 0)
       goto out;
+  }
+  /* The root directory inside is the upper layer's: root's own, which is
+   * the start of the private range with --userns=auto. */
+  if (userns_start && chown(upper, userns_start, userns_start) < 0) {
+    bothy_error_errno(err, "cannot chown '%s'", upper);
+    goto out;
+  }
+  if (userns_start) {
+    /* The runtime sets the root filesystem up as the container's root,
+     * which is nobody on the host: it must be able to walk to it (search
+     * only, no listing; docker does the same with userns-remap). */
+    _cleanup_free_ char *parent = xasprintf("%s/containers", ctx->root);
+    const char *walk[] = { ctx->root, parent, dir };
+    for (size_t i = 0; i < ARRAY_SIZE(walk); i++) {
+      struct stat sb;
+      if (stat(walk[i], &sb) == 0 && (sb.st_mode & 0011) != 0011 &&
+          chmod(walk[i], (sb.st_mode & 07777) | 0011) < 0) {
+        bothy_error_errno(err, "cannot chmod '%s'", walk[i]);
+        goto out;
+      }
+    }
   }
   if (mount_rootfs(dir, &rec, err) < 0)
     goto out;
@@ -683,7 +879,17 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
       type = "volume";
       bool nocopy = strv_contains(m->options, "nocopy");
       if (!nocopy)
-        copy_up(rootfs, m->target, path);
+        copy_up(rootfs, m->target, path, userns_start);
+      if (userns_start) {
+        /* Seen through an idmapped mount, as the layers are. */
+        char *t = xasprintf("%s/idmap/%zu", dir, n_om - 1);
+        strv_push(&paths, t);
+        o->source = t;
+        if (!json_object_get(cfg, "idmap_mounts"))
+          json_object_set_new(cfg, "idmap_mounts", json_array());
+        json_array_append_new(json_object_get(cfg, "idmap_mounts"),
+                              json_pack("{s:s, s:s}", "source", path, "target", t));
+      }
     }
     json_t *d = json_pack("{s:s, s:s, s:s, s:b}", "Type", type, "Source", o->source, "Destination",
                           o->target, "RW", !o->readonly);
@@ -699,6 +905,10 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   }
 
   struct bothy_run_opts opts = req->opts;
+  if (userns_start) {
+    opts.userns_start = userns_start;
+    opts.userns_size = USERNS_SIZE;
+  }
   opts.mounts = om;
   opts.n_mounts = n_om;
   if (req->init) {
@@ -732,8 +942,9 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   if (bothy_inventory_ctr_set_config(inv, id, cfg, err) < 0 ||
       bothy_inventory_ctr_set_state(inv, id, "created", 0, 0, err) < 0)
     goto out;
-  if (!keep_mounted)
-    unmount_rootfs(dir);
+  unmount_rootfs(dir);
+  if (keep_mounted && mount_rootfs(dir, &rec, err) < 0)
+    goto out;
   *ret_id = TAKE_PTR(id);
   ret = 0;
 out:

@@ -50,7 +50,8 @@ struct bothy_ctr_create_req {
   json_t *labels; /* borrowed, may be NULL */
   bool remove;    /* --rm */
   bool interactive;
-  bool init; /* --init */
+  bool init;        /* --init */
+  bool userns_auto; /* --userns=auto: a private uid/gid range, layers idmapped */
   int64_t log_max_size;
   int log_max_files;
   bool pull; /* pull the image when it is missing */

@@ -48,6 +48,11 @@ static const char *const migrations[] = {
   "  volume TEXT NOT NULL REFERENCES volumes (name),"
   "  PRIMARY KEY (container, volume));"
   "CREATE INDEX container_volumes_volume ON container_volumes (volume);",
+  /* Private uid/gid ranges of --userns=auto containers. */
+  "CREATE TABLE userns_ranges ("
+  "  container TEXT PRIMARY KEY NOT NULL REFERENCES containers (id) ON DELETE CASCADE,"
+  "  start INTEGER NOT NULL UNIQUE,"
+  "  size INTEGER NOT NULL);",
 };
 
 /* An error with a code but without the strerror() suffix: "no such
@@ -740,4 +745,54 @@ int bothy_inventory_ctr_remove(struct bothy_inventory *inv, const char *id, both
     return set_code(err, ENOENT, "no such container: %s", id);
   }
   return bothy_inventory_tx_commit(inv, tx, err);
+}
+
+int bothy_inventory_userns_alloc(struct bothy_inventory *inv, const char *id, uint32_t base,
+                                 uint32_t size, uint32_t limit, uint32_t *ret_start,
+                                 bothy_error_t *err)
+{
+  int tx = bothy_inventory_tx_begin(inv, err);
+  if (tx < 0)
+    return -1;
+  /* The first free slot: ranges are all of one size, aligned on it. */
+  _cleanup_stmt_ sqlite3_stmt *st = NULL, *ins = NULL;
+  if (bothy_db_prepare(inv->db, "SELECT start FROM userns_ranges WHERE start >= ? ORDER BY start",
+                       &st, err) < 0)
+    goto fail;
+  sqlite3_bind_int64(st, 1, base);
+  uint64_t next = base;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t used = (uint64_t) sqlite3_column_int64(st, 0);
+    if (used > next)
+      break;
+    if (used == next)
+      next += size;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    bothy_db_error(inv->db, err, "reading uid ranges");
+    goto fail;
+  }
+  if (next + size > (uint64_t) limit) {
+    set_code(err, ENOSPC, "no free uid/gid range of %u ids left for --userns=auto", size);
+    goto fail;
+  }
+  if (bothy_db_prepare(inv->db,
+                       "INSERT INTO userns_ranges (container, start, size) VALUES (?, ?, ?)", &ins,
+                       err) < 0)
+    goto fail;
+  sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(ins, 2, (sqlite3_int64) next);
+  sqlite3_bind_int64(ins, 3, size);
+  if (sqlite3_step(ins) != SQLITE_DONE) {
+    bothy_db_error(inv->db, err, "recording a uid range");
+    goto fail;
+  }
+  if (bothy_inventory_tx_commit(inv, tx, err) < 0)
+    goto fail;
+  *ret_start = (uint32_t) next;
+  return 0;
+fail:
+  bothy_inventory_tx_rollback(inv, tx);
+  return err && *err ? bothy_error_ret(err) : -1;
 }

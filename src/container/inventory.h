@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include "base/error.h"
@@ -119,6 +120,13 @@ int bothy_inventory_ctr_link_volume(struct bothy_inventory *inv, const char *id,
 /* Removes the record and its volume links (the volumes stay). ENOENT
  * "no such container: ID" if absent. */
 int bothy_inventory_ctr_remove(struct bothy_inventory *inv, const char *id, bothy_error_t *err);
+
+/* Gives container id a private uid/gid range of size ids (--userns=auto):
+ * the lowest free start >= base, aligned on size; the whole range below
+ * limit. It goes with the container's record. ENOSPC when none is left. */
+int bothy_inventory_userns_alloc(struct bothy_inventory *inv, const char *id, uint32_t base,
+                                 uint32_t size, uint32_t limit, uint32_t *ret_start,
+                                 bothy_error_t *err);
 
 /* For container/volume.c: the same transaction discipline. begin opens a
  * BEGIN IMMEDIATE transaction (returns 0), or a SAVEPOINT inside the

@@ -1130,6 +1130,8 @@ int bothy_container_oci_spec(const struct bothy_image_config *img, const struct 
                           "type", "uts", "type", "mount", "type", "cgroup");
   if (o->network == BOTHY_NET_NONE)
     json_array_append_new(nss, json_pack("{s:s}", "type", "network"));
+  if (o->userns_size > 0)
+    json_array_append_new(nss, json_pack("{s:s}", "type", "user"));
 
   json_t *resources = json_pack("{s:[{s:b, s:s}]}", "devices", "allow", 0, "access", "rwm");
   if (o->memory > 0)
@@ -1150,6 +1152,17 @@ int bothy_container_oci_spec(const struct bothy_image_config *img, const struct 
       "readonlyPaths", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
   if (seccomp)
     json_object_set_new(lx, "seccomp", TAKE_PTR(seccomp));
+  if (o->userns_size > 0) {
+    /* --userns=auto: root inside is an unprivileged id outside. */
+    json_object_set_new(lx, "uidMappings",
+                        json_pack("[{s:i, s:I, s:I}]", "containerID", 0, "hostID",
+                                  (json_int_t) o->userns_start, "size",
+                                  (json_int_t) o->userns_size));
+    json_object_set_new(lx, "gidMappings",
+                        json_pack("[{s:i, s:I, s:I}]", "containerID", 0, "hostID",
+                                  (json_int_t) o->userns_start, "size",
+                                  (json_int_t) o->userns_size));
+  }
 
   *ret = json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.2.0", "process",
                    proc, "root", "path", rootfs, "readonly", o->read_only, "hostname", hostname,

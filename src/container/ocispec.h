@@ -59,6 +59,9 @@ struct bothy_run_opts {
   /* --security-opt seccomp=FILE, loaded: a docker-format or OCI-format
    * profile (borrowed). NULL: bothy's default, docker's allow-list. */
   json_t *seccomp_json;
+  /* --userns=auto: a user namespace mapping ids 0..userns_size-1 to
+   * userns_start..; 0: the host's ids. */
+  uint32_t userns_start, userns_size;
 };
 
 /* Builds config.json for a container whose root filesystem is at rootfs

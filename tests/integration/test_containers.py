@@ -543,3 +543,42 @@ def test_systemd_generate(root):
     assert f"--root {root} start --attach svc" in unit
     assert "stop -t 7 svc" in unit
     assert bothy(root, "systemd", "generate", "nosuch").returncode != 0
+
+
+def test_userns_auto(root):
+    r = bothy(root, "run", "--rm", "--userns=auto", "bb:1", "sh", "-c",
+              "id -u; cat /proc/self/uid_map; stat -c %u /bin/busybox; touch /x; stat -c %u /x")
+    lines = r.stdout.split("\n")
+    assert lines[0] == "0", r.stderr
+    inside, start, size = (int(x) for x in lines[1].split())
+    assert inside == 0 and start >= 1 << 30 and size == 65536
+    # The image's files are root's inside, without a chowned copy of the layer.
+    assert lines[2] == "0" and lines[3] == "0"
+    layers = os.path.join(root, "layers")
+    before = sorted(os.listdir(layers))
+    a = run_d(root, "--name", "ua", "--userns=auto", "-v", "uvol:/data", "bb:1", "sh", "-c",
+              "touch /made /data/file; exec sleep 1000")
+    b = run_d(root, "--name", "ub", "--userns=auto", "bb:1", "sleep", "1000")
+    until(lambda: state(root, "ua")["Running"] and state(root, "ub")["Running"], what="running")
+    until(lambda: os.path.exists(os.path.join(root, "containers", a, "upper", "made")),
+          what="file made")
+    maps = []
+    for n in ("ua", "ub"):
+        pid = state(root, n)["Pid"]
+        maps.append(int(open(f"/proc/{pid}/uid_map").read().split()[1]))
+        # On the host the container's root is an unprivileged id of its own.
+        uid = [l for l in open(f"/proc/{pid}/status") if l.startswith("Uid:")][0].split()[1]
+        assert int(uid) == maps[-1]
+    assert abs(maps[0] - maps[1]) >= 65536
+    assert os.stat(os.path.join(root, "containers", a, "upper", "made")).st_uid == maps[0]
+    # A volume keeps the container's own ids on disk (it is mounted idmapped).
+    vol = os.path.join(root, "volumes", "uvol", "_data", "file")
+    assert os.stat(vol).st_uid == 0
+    assert sorted(os.listdir(layers)) == before
+    for l in before:
+        assert os.stat(os.path.join(layers, l, "bin", "busybox")).st_uid == 0
+    ok(root, "rm", "-f", "ua", "ub")
+    assert a not in open("/proc/self/mountinfo").read()
+    # --userns=auto and the host's network do not go together.
+    r = bothy(root, "run", "--rm", "--userns=auto", "--network", "host", "bb:1", "true")
+    assert r.returncode == 125 and "userns" in r.stderr

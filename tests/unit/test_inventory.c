@@ -901,6 +901,40 @@ static void test_concurrent_distinct(void **state)
   assert_null(strstr(listing, ".tmp-"));
 }
 
+static void test_userns_ranges(void **state)
+{
+  struct fixture *f = *state;
+  _cleanup_free_ char *a = make_id("a1");
+  _cleanup_free_ char *b = make_id("b2");
+  _cleanup_free_ char *c = make_id("c3");
+  _cleanup_free_ char *d = make_id("d4");
+  assert_int_equal(add(f, a, "ua", NULL), 0);
+  assert_int_equal(add(f, b, "ub", NULL), 0);
+  assert_int_equal(add(f, c, "uc", NULL), 0);
+  assert_int_equal(add(f, d, "ud", NULL), 0);
+  bothy_error_t err = NULL;
+  uint32_t s1, s2, s3;
+  const uint32_t base = 1U << 30, size = 65536, limit = base + 3 * size;
+  assert_int_equal(bothy_inventory_userns_alloc(f->inv, a, base, size, limit, &s1, &err), 0);
+  assert_int_equal(bothy_inventory_userns_alloc(f->inv, b, base, size, limit, &s2, &err), 0);
+  assert_int_equal(bothy_inventory_userns_alloc(f->inv, c, base, size, limit, &s3, &err), 0);
+  assert_int_equal(s1, base);
+  assert_int_equal(s2, base + size);
+  assert_int_equal(s3, base + 2 * size);
+  /* Full: a clear error, nothing recorded. */
+  uint32_t s4 = 0;
+  assert_int_equal(bothy_inventory_userns_alloc(f->inv, d, base, size, limit, &s4, &err), -ENOSPC);
+  assert_non_null(strstr(err->msg, "no free uid/gid range"));
+  bothy_error_free(&err);
+  /* A removed container's range is the next one handed out. */
+  assert_int_equal(bothy_inventory_ctr_remove(f->inv, b, &err), 0);
+  assert_int_equal(bothy_inventory_userns_alloc(f->inv, d, base, size, limit, &s4, &err), 0);
+  assert_int_equal(s4, base + size);
+  /* One range per container. */
+  assert_true(bothy_inventory_userns_alloc(f->inv, d, base, size, limit + size, &s4, &err) < 0);
+  bothy_error_free(&err);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -921,6 +955,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_stale_leftovers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_same_name, setup, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_distinct, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_userns_ranges, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
