@@ -255,16 +255,40 @@ int cmd_tag(int argc, char **argv)
   return 0;
 }
 
+/* The images containers were made from (manifest digests). */
+static int images_in_use(char ***ret, bothy_error_t *err);
+
 int cmd_rmi(int argc, char **argv)
 {
-  if (argc < 2)
-    return cli_failf("usage: bothy rmi IMAGE...");
+  bool force = false;
+  int first = 1;
+  for (; first < argc && argv[first][0] == '-'; first++) {
+    if (!strcmp(argv[first], "-f") || !strcmp(argv[first], "--force"))
+      force = true;
+    else
+      return cli_failf("rmi: unknown flag '%s'", argv[first]);
+  }
+  if (first >= argc)
+    return cli_failf("usage: bothy rmi [-f] IMAGE...");
   _cleanup_images_ struct bothy_images *imgs = NULL;
   if (open_images(&imgs))
     return 1;
+  bothy_error_t err = NULL;
+  _cleanup_strv_free_ char **in_use = NULL;
+  if (!force && images_in_use(&in_use, &err) < 0)
+    return cli_fail(&err);
   int rc = 0;
-  for (int i = 1; i < argc; i++) {
-    bothy_error_t err = NULL;
+  for (int i = first; i < argc; i++) {
+    /* An image a container was made from keeps its name unless forced:
+     * docker's rule. (Forced, prune still keeps what the container needs.) */
+    _cleanup_image_ struct bothy_image *img = NULL;
+    if (in_use && bothy_images_get(imgs, argv[i], &img, NULL) == 0 &&
+        strv_contains(in_use, img->digest)) {
+      rc = cli_failf("conflict: unable to remove repository reference \"%s\" (must force) - "
+                     "a container is using its referenced image %.19s",
+                     argv[i], img->digest);
+      continue;
+    }
     if (bothy_images_untag(imgs, argv[i], &err) < 0)
       rc = cli_fail(&err);
     else
@@ -297,7 +321,6 @@ int cmd_inspect(int argc, char **argv)
   return 0;
 }
 
-/* The images containers were made from (manifest digests). */
 static int images_in_use(char ***ret, bothy_error_t *err)
 {
   _cleanup_inventory_ struct bothy_inventory *inv = NULL;

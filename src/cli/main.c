@@ -126,7 +126,7 @@ static const struct cli_command commands[] = {
     "make a one-layer image of a rootfs tarball" },
   { "images", cmd_images, 0, 0, 0, "[--format json] [--quiet]", "list images" },
   { "tag", cmd_tag, CMD_NEEDS_ROOT, 2, 2, "IMAGE NEW-REFERENCE", "give an image another name" },
-  { "rmi", cmd_rmi, CMD_NEEDS_ROOT, 1, -1, "IMAGE...", "remove image names" },
+  { "rmi", cmd_rmi, CMD_NEEDS_ROOT, 1, -1, "[-f] IMAGE...", "remove image names" },
   { "inspect", cmd_container_inspect, 0, 1, -1, "[--type container|image] NAME...",
     "show a container's or an image's configuration" },
   { "history", cmd_history, 0, 1, 1, "IMAGE", "show how an image was made" },

@@ -190,7 +190,7 @@ static int userns_fd(uint32_t start, uint32_t size, bothy_error_t *err)
   int ret = -1;
   _cleanup_free_ char *map = xasprintf("0 %u %u\n", start, size);
   /* The child has unshared once its namespace differs from ours. */
-  _cleanup_free_ char *mine = NULL, *own = xasprintf("/proc/%d/ns/user", (int) pid);
+  _cleanup_free_ char *own = xasprintf("/proc/%d/ns/user", (int) pid);
   char a[64] = "", b[64] = "";
   for (int i = 0; i < 2000; i++) {
     ssize_t na = readlink("/proc/self/ns/user", a, sizeof(a) - 1);

@@ -582,3 +582,45 @@ def test_userns_auto(root):
     # --userns=auto and the host's network do not go together.
     r = bothy(root, "run", "--rm", "--userns=auto", "--network", "host", "bb:1", "true")
     assert r.returncode == 125 and "userns" in r.stderr
+
+
+def test_images_in_use_are_kept(root):
+    ok(root, "create", "--name", "keep", "bb:1", "sh", "-c", "echo still here")
+    r = bothy(root, "rmi", "bb:1")
+    assert r.returncode != 0 and "conflict" in r.stderr
+    ok(root, "rmi", "-f", "bb:1")
+    ok(root, "prune")
+    # What the container needs is still there: it runs.
+    ok(root, "start", "keep")
+    assert ok(root, "wait", "keep").strip() == "0"
+    assert bothy(root, "logs", "keep").stdout == "still here\n"
+    ok(root, "rm", "keep")
+    out = ok(root, "prune")
+    assert "layer sha256:" in out
+    assert os.listdir(os.path.join(root, "layers")) == []
+
+
+def test_start_attach_notifies_systemd(root, workdir):
+    import socket
+    ok(root, "create", "--name", "unit", "bb:1", "sh", "-c", "echo up; exec sleep 1000")
+    path = os.path.join(workdir, "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(20)
+    p = subprocess.Popen([BOTHY, "--root", root, "start", "--attach", "unit"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "NOTIFY_SOCKET": path})
+    try:
+        msg = s.recv(4096).decode()
+        assert "READY=1" in msg and f"MAINPID={p.pid}" in msg, msg
+        until(lambda: state(root, "unit")["Running"], what="running")
+        # ExecStop of the generated unit.
+        ok(root, "stop", "-t", "1", "unit")
+        out, err = p.communicate(timeout=30)
+        assert out == "up\n"
+        assert p.returncode == 137, (p.returncode, err)
+        assert state(root, "unit")["Status"] == "exited"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        s.close()
