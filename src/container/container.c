@@ -1640,8 +1640,9 @@ int bothy_ctr_boot(const struct bothy_ctx *ctx, size_t *ret_started, char ***ret
     /* Was it running when the machine went down? */
     bool was_running = stale || (streq(state, "exited") && !s.manual_stop && *s.status &&
                                  !streq(s.status, "exited"));
-    status_done(&s);
-    if (running_state(state) && !stale)
+    bool runs = running_state(state) && !stale;
+    status_done(&s); /* state points into s */
+    if (runs)
       continue;
     const char *policy = cfg_str(r, "restart", "no");
     bool want = streq(policy, "always") || (streq(policy, "unless-stopped") && !r->user_stopped) ||
