@@ -624,3 +624,53 @@ def test_start_attach_notifies_systemd(root, workdir):
         if p.poll() is None:
             p.kill()
         s.close()
+
+
+def test_security_opts_and_entrypoint(root, workdir):
+    def status_of(*args):
+        r = bothy(root, "run", "--rm", *args, "bb:1", "cat", "/proc/self/status")
+        return dict(l.split(":\t", 1) for l in r.stdout.splitlines() if ":\t" in l)
+    assert status_of()["Seccomp"].strip() == "2"
+    assert status_of("--security-opt", "seccomp=unconfined")["Seccomp"].strip() == "0"
+    assert status_of("--security-opt", "no-new-privileges:false")["NoNewPrivs"].strip() == "0"
+    assert status_of()["NoNewPrivs"].strip() == "1"
+    # A profile of one's own, in docker's format: mkdir is refused, the rest allowed.
+    prof = os.path.join(workdir, "profile.json")
+    with open(prof, "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}, f)
+    r = bothy(root, "run", "--rm", "--security-opt", f"seccomp={prof}", "bb:1", "sh", "-c",
+              "mkdir /tmp/d 2>&1; echo rc=$?; echo ok > /tmp/f && cat /tmp/f")
+    assert "rc=1" in r.stdout and "Operation not permitted" in r.stdout and "ok" in r.stdout
+    r = bothy(root, "run", "--rm", "--security-opt", "seccomp=/nonexistent.json", "bb:1", "true")
+    assert r.returncode == 125 and "nonexistent.json" in r.stderr
+    # --entrypoint replaces the image's; the arguments follow it.
+    r = bothy(root, "run", "--rm", "--entrypoint", "/bin/echo", "bb:1", "a", "b")
+    assert r.stdout == "a b\n"
+
+
+@pytest.fixture
+def debian(root):
+    tar = subprocess.run(["sh", os.path.join(os.path.dirname(__file__), "..", "..", "scripts",
+                                             "debian-rootfs.sh")],
+                         capture_output=True, text=True, timeout=1800)
+    if tar.returncode != 0:
+        pytest.fail(f"no Debian image: {tar.stderr}")
+    ok(root, "import", tar.stdout.strip(), "debian:12", timeout=600)
+    return "debian:12"
+
+
+def test_debian_container(root, debian):
+    # A user by name from Debian's own /etc/passwd, with its groups.
+    r = bothy(root, "run", "--rm", "-u", "www-data", debian, "id")
+    assert r.stdout.startswith("uid=33(www-data) gid=33(www-data)"), r.stderr
+    cid = run_d(root, "--name", "deb", "--restart", "on-failure", "--health-cmd",
+                "test -s /etc/debian_version", "--health-interval", "300ms", debian,
+                "bash", "-c", "echo $BASH_VERSION; exec sleep 1000")
+    until(lambda: state(root, "deb").get("Health", {}).get("Status") == "healthy",
+          timeout=30, what="healthy")
+    r = bothy(root, "exec", "deb", "bash", "-c", "cat /etc/debian_version; ls /proc/1/exe -l")
+    assert r.stdout.split()[0].startswith("12"), r.stdout
+    assert bothy(root, "logs", "deb").stdout.startswith("5.")
+    ok(root, "rm", "-f", "deb")
+    assert not os.path.exists(os.path.join(root, "containers", cid))
