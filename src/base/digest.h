@@ -21,8 +21,10 @@ struct bothy_digester *bothy_digester_free(struct bothy_digester *d); /* NULL-sa
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct bothy_digester *, bothy_digester_free)
 #define _cleanup_digester_ _cleanup_(bothy_digester_freep)
 
-/* One-shot sha256 of a buffer. */
+/* One-shot sha256 of a buffer ("sha256:<hex>" into ret). */
 void bothy_digest_buffer(const void *buf, size_t len, char *ret);
+/* SHA-256 without libcrypto (what bothy_digest_buffer uses up to 1 MiB). */
+void bothy_sha256_plain(const void *buf, size_t len, unsigned char out[32]);
 
 /* Checks "algorithm:encoded" per the OCI image spec's descriptor rules, and
  * that sha256/sha512 have the right length of lowercase hex. The message

@@ -246,10 +246,55 @@ static void test_db_migrate_concurrently(void **state)
   rm_tmpdir(d);
 }
 
+/* The plain SHA-256 against FIPS 180-4's examples and against libcrypto's
+ * (the streaming digester) at every length around the block boundaries and
+ * past the 1 MiB where bothy_digest_buffer switches to libcrypto. */
+static void test_sha256_plain(void **state)
+{
+  static const struct {
+    const char *in;
+    const char *hex;
+  } vec[] = {
+    { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+    { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+    { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(vec); i++) {
+    char d[BOTHY_DIGEST_MAX];
+    bothy_digest_buffer(vec[i].in, strlen(vec[i].in), d);
+    assert_string_equal(d + 7, vec[i].hex);
+  }
+  size_t big = 2 * 1024 * 1024 + 17;
+  unsigned char *buf = xmalloc(big);
+  for (size_t i = 0; i < big; i++)
+    buf[i] = (unsigned char) (i * 2654435761U >> 13);
+  size_t lens[200];
+  size_t n = 0;
+  for (size_t l = 0; l < 160; l++)
+    lens[n++] = l;
+  lens[n++] = 1000;
+  lens[n++] = 4096;
+  lens[n++] = 1024 * 1024 - 1;
+  lens[n++] = 1024 * 1024;
+  lens[n++] = 1024 * 1024 + 1;
+  lens[n++] = big;
+  for (size_t i = 0; i < n; i++) {
+    char a[BOTHY_DIGEST_MAX], b[BOTHY_DIGEST_MAX];
+    bothy_digest_buffer(buf, lens[i], a);
+    _cleanup_digester_ struct bothy_digester *g = bothy_digester_new();
+    bothy_digester_update(g, buf, lens[i]);
+    bothy_digester_final(g, b);
+    assert_string_equal(a, b);
+  }
+  free(buf);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_error_set_and_prefix),
+    cmocka_unit_test(test_sha256_plain),
     cmocka_unit_test(test_strv_env),
     cmocka_unit_test(test_atomic_write),
     cmocka_unit_test(test_in_root_resolution),
