@@ -1982,6 +1982,29 @@ int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err)
   RETURN_LIKE_ERROR(do_enter(cg, pid, err));
 }
 
+int bothy_cgroup_enter_self(struct bothy_cgroup *cg, bool skip_unified, bothy_error_t *err)
+{
+  for (size_t i = 0; i < cg->n_hierarchies; i++) {
+    const struct bothy_cgroup_hierarchy *h = &cg->hierarchies[i];
+    if (h->unified && skip_unified)
+      continue;
+    /* "0" in a v1 "tasks" file moves the calling thread without the
+     * kernel's global threadgroup lock (and its RCU grace period); the
+     * caller is single-threaded, so that moves the process. */
+    if (cg_writef(h->dir, h->unified ? "cgroup.procs" : "tasks", err, "0") < 0)
+      return bothy_error_prefix(err, "cannot join the cgroup '%s'", h->path);
+  }
+  return 0;
+}
+
+int bothy_cgroup_unified_fd(struct bothy_cgroup *cg)
+{
+  for (size_t i = 0; i < cg->n_hierarchies; i++)
+    if (cg->hierarchies[i].unified)
+      return open(cg->hierarchies[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return -1;
+}
+
 int bothy_cgroup_apply(struct bothy_cgroup *cg, const struct bothy_resources *r, bothy_error_t *err)
 {
   RETURN_LIKE_ERROR(do_apply(cg, r, err));

@@ -147,6 +147,14 @@ int bothy_cgroup_create(struct bothy_cgroup *cg, bothy_error_t *err);
 
 /* Moves pid into the container's cgroup in every hierarchy (cgroup.procs). */
 int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err);
+/* The same, called by the process itself (single-threaded): on cgroup v1 it
+ * writes "0" to each hierarchy's "tasks", which spares the kernel's global
+ * threadgroup lock and the RCU grace period (7-16 ms here) that moving
+ * another process costs. skip_unified: the cgroup2 hierarchy was joined at
+ * clone (CLONE_INTO_CGROUP), the other way to spare it. */
+int bothy_cgroup_enter_self(struct bothy_cgroup *cg, bool skip_unified, bothy_error_t *err);
+/* An fd of the cgroup2 directory (for CLONE_INTO_CGROUP), or -1 if none. */
+int bothy_cgroup_unified_fd(struct bothy_cgroup *cg);
 
 /* Writes the resource limits (for `create` and for `update`). The values
  * follow runc: BOTHY_UNSET, and 0 for the byte counts, shares, quota, period,

@@ -304,10 +304,17 @@ struct creating {
   int console_peer; /* run with a terminal and no console socket: our end */
 };
 
+/* In the container's process, before it waits for SYNC_CGROUP. */
+static int self_cgroup(void *data, bool unified_done, bothy_error_t *err)
+{
+  struct creating *c = data;
+  return bothy_cgroup_enter_self(c->cg, unified_done, err);
+}
+
 static int on_created(void *data, pid_t pid, bothy_error_t *err)
 {
   struct creating *c = data;
-  if (c->cg && bothy_cgroup_enter(c->cg, pid, err) < 0)
+  if (c->cg && !c->lx.self_cgroup && bothy_cgroup_enter(c->cg, pid, err) < 0)
     return -1;
   if (c->spec->process.oom_score_adj != BOTHY_UNSET) {
     char path[64], val[32];
@@ -375,6 +382,7 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   c->rootfd = c->dirfd = c->console_peer = -1;
   c->lx.console_socket = c->lx.sync_fd = -1;
   c->lx.state_dirfd = -1;
+  c->lx.cgroup_fd = -1;
 
   if (bothy_id_validate(o->id, err) < 0)
     return -1;
@@ -480,10 +488,22 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   c->lx.on_created = on_created;
   c->lx.on_create_runtime = on_create_runtime;
   c->lx.data = c;
+  /* The process joins its cgroups itself, unless it is in a new user
+   * namespace, whose root may not write the host's cgroup files. */
+  c->lx.cgroup_fd = -1;
+  int cgfd = -1;
+  bool userns_new =
+      c->spec->namespaces[BOTHY_NS_USER].enabled && !c->spec->namespaces[BOTHY_NS_USER].path;
+  if (c->cg && !userns_new) {
+    c->lx.self_cgroup = self_cgroup;
+    c->lx.cgroup_fd = cgfd = bothy_cgroup_unified_fd(c->cg);
+  }
   /* run forwards signals: they are blocked here and read from a signalfd;
    * the container gets the mask we had before. */
   c->lx.child_sigmask = *child_mask;
   int r = bothy_linux_spawn(&c->lx, &c->pid, err);
+  safe_close(cgfd);
+  c->lx.cgroup_fd = -1;
   bothy_cgroup_mounts_free(mounts, n_mounts);
   if (r < 0)
     goto fail;
@@ -1006,7 +1026,9 @@ int bothy_container_exec(const struct bothy_runtime *rt, const struct bothy_exec
   struct loaded l;
   struct bothy_process proc = { 0 };
   struct bothy_capset caps;
-  struct bothy_linux_ctx lx = { .console_socket = -1, .sync_fd = -1, .state_dirfd = -1 };
+  struct bothy_linux_ctx lx = {
+    .console_socket = -1, .sync_fd = -1, .state_dirfd = -1, .cgroup_fd = -1
+  };
   struct execing x = { 0 };
   _cleanup_spec_ struct bothy_spec *spec = NULL;
   int master = -1, console_peer = -1;

@@ -2,6 +2,7 @@
 #include "runtime/linux.h"
 
 #include <errno.h>
+#include <linux/sched.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/keyctl.h>
@@ -305,6 +306,8 @@ static int enter_cgroup(void *data, bothy_error_t *err)
 {
   struct enter_cgroup_data *d = data;
   const struct bothy_spec *s = d->ctx->spec;
+  if (d->ctx->self_cgroup && d->ctx->self_cgroup(d->ctx->data, d->ctx->cgroup_fd >= 0, err) < 0)
+    return -1;
   if (sync_expect(d->sync_fd, SYNC_CGROUP, NULL, "joining the cgroup", err) < 0)
     return -1;
   if (d->ctx->init && s->namespaces[BOTHY_NS_CGROUP].enabled &&
@@ -474,8 +477,23 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
 
 /* ---- the parent --------------------------------------------------------- */
 
-static pid_t clone_child(int flags)
+static pid_t clone_child(struct bothy_linux_ctx *ctx, int flags)
 {
+  if (ctx->cgroup_fd >= 0) {
+    /* Born in its cgroup2 cgroup: no migration, no global lock. */
+    struct clone_args a = {
+      .flags = (uint64_t) flags | CLONE_INTO_CGROUP,
+      .exit_signal = SIGCHLD,
+      .cgroup = (uint64_t) ctx->cgroup_fd,
+    };
+    pid_t pid = (pid_t) syscall(SYS_clone3, &a, sizeof(a));
+    if (pid >= 0)
+      return pid;
+    if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP &&
+        errno != EBUSY)
+      return -1;
+    ctx->cgroup_fd = -1; /* the child joins it as the others */
+  }
   return (pid_t) syscall(SYS_clone, (unsigned long) flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }
 
@@ -540,7 +558,7 @@ int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t
   }
 
   if (!any_join) {
-    pid = clone_child(new_flags);
+    pid = clone_child(ctx, new_flags);
     if (pid < 0) {
       bothy_error_errno(err, "cannot clone the container process");
       goto out;

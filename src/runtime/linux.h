@@ -37,6 +37,13 @@ struct bothy_linux_ctx {
   size_t n_cgroups;
   sigset_t child_sigmask; /* restored in the child before execve */
 
+  /* The child joins its cgroups itself (see bothy_cgroup_enter_self), and
+   * then the parent's on_created must not move it; NULL: the parent does. */
+  int (*self_cgroup)(void *data, bool unified_done, bothy_error_t *err);
+  /* A cgroup2 directory to create the child in (CLONE_INTO_CGROUP), or -1.
+   * Set back to -1 by spawn when the kernel refuses it. */
+  int cgroup_fd;
+
   /* Parent-side steps, called in the runtime while the child waits. */
   int (*on_created)(void *data, pid_t pid, bothy_error_t *err);        /* cgroup, oom */
   int (*on_create_runtime)(void *data, pid_t pid, bothy_error_t *err); /* hooks */
