@@ -71,6 +71,9 @@ int cmd_helper_health(int argc, char **argv);
 /* Named volumes (volume.c). */
 int cmd_volume(int argc, char **argv);
 
+/* Networks (network.c). */
+int cmd_network(int argc, char **argv);
+
 /* Pushing and registry credentials (push.c). */
 int cmd_push(int argc, char **argv);
 int cmd_login(int argc, char **argv);

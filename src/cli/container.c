@@ -208,6 +208,9 @@ enum {
   R_STOP_SIGNAL,
   R_STOP_TIMEOUT,
   R_LOG_OPT,
+  R_PUBLISH,
+  R_PUBLISH_ALL,
+  R_NETWORK_ALIAS,
 };
 
 static const struct option run_opts[] = {
@@ -248,6 +251,9 @@ static const struct option run_opts[] = {
   { "stop-signal", required_argument, NULL, R_STOP_SIGNAL },
   { "stop-timeout", required_argument, NULL, R_STOP_TIMEOUT },
   { "log-opt", required_argument, NULL, R_LOG_OPT },
+  { "publish", required_argument, NULL, R_PUBLISH },
+  { "publish-all", no_argument, NULL, R_PUBLISH_ALL },
+  { "network-alias", required_argument, NULL, R_NETWORK_ALIAS },
   { NULL, 0, NULL, 0 },
 };
 
@@ -259,6 +265,7 @@ struct run_args {
   json_t *labels;
   json_t *seccomp;
   char **cap_add, **cap_drop;
+  char **aliases;
   struct bothy_mount_req *mounts;
   size_t n_mounts;
 };
@@ -269,6 +276,8 @@ static void run_args_done(struct run_args *a)
   strv_free(a->health_cmd);
   strv_free(a->cap_add);
   strv_free(a->cap_drop);
+  strv_free(a->aliases);
+  bothy_port_specs_free(a->req.net.ports, a->req.net.n_ports);
   json_decref(a->labels);
   json_decref(a->seccomp);
   for (size_t i = 0; i < a->n_mounts; i++)
@@ -300,7 +309,7 @@ static int parse_run(int argc, char **argv, bool allow_detach, struct run_args *
   optind = 0;
   opterr = 0;
   for (;;) {
-    int c = getopt_long(argc, argv, "+e:w:u:h:m:v:l:tid", run_opts, NULL);
+    int c = getopt_long(argc, argv, "+e:w:u:h:m:v:l:p:Ptid", run_opts, NULL);
     if (c == -1)
       break;
     long v;
@@ -332,12 +341,23 @@ static int parse_run(int argc, char **argv, bool allow_detach, struct run_args *
       r->opts.hostname = optarg;
       break;
     case R_NETWORK:
-      if (!strcmp(optarg, "none"))
-        r->opts.network = BOTHY_NET_NONE;
-      else if (!strcmp(optarg, "host"))
-        r->opts.network = BOTHY_NET_HOST;
-      else
-        return cli_failf("--network: '%s' is not supported yet (none, host)", optarg), -1;
+      if (!*optarg)
+        return cli_failf("--network: a network name, bridge, host, none or container:NAME"), -1;
+      r->net.mode = optarg;
+      break;
+    case 'p':
+    case R_PUBLISH: {
+      bothy_error_t err = NULL;
+      if (bothy_port_parse(optarg, &r->net.ports, &r->net.n_ports, &err) < 0)
+        return cli_fail(&err), -1;
+      break;
+    }
+    case 'P':
+    case R_PUBLISH_ALL:
+      r->net.publish_all = true;
+      break;
+    case R_NETWORK_ALIAS:
+      strv_push(&a->aliases, xstrdup(optarg));
       break;
     case R_READ_ONLY:
       r->opts.read_only = true;
@@ -549,6 +569,7 @@ static int parse_run(int argc, char **argv, bool allow_detach, struct run_args *
   r->labels = a->labels;
   r->mounts = a->mounts;
   r->n_mounts = a->n_mounts;
+  r->net.aliases = a->aliases;
   return optind;
 }
 

@@ -132,6 +132,7 @@ static const struct cli_command commands[] = {
   { "history", cmd_history, 0, 1, 1, "IMAGE", "show how an image was made" },
   { "prune", cmd_prune, CMD_NEEDS_ROOT, 0, 0, "", "remove blobs and layers no image needs" },
   { "volume", cmd_volume, CMD_NEEDS_ROOT, 1, -1, "COMMAND ...", "manage named volumes" },
+  { "network", cmd_network, CMD_NEEDS_ROOT, 1, -1, "COMMAND ...", "manage networks" },
   { "version", cmd_version, 0, 0, 0, "", "print the version" },
   { "help", cmd_help, 0, 0, -1, "", "show this help" },
 };

@@ -30,6 +30,9 @@
 #include "container/inventory.h"
 #include "container/logs.h"
 #include "container/monitor.h"
+#include "container/network.h"
+#include "net/ipam.h"
+#include "net/ports.h"
 #include "container/systemd.h"
 #include "container/volume.h"
 #include "image/images.h"
@@ -414,14 +417,35 @@ static void remove_anon_volumes(struct bothy_inventory *inv, const struct bothy_
 
 /* Frees what a container that no longer runs holds: the runtime's state
  * (and cgroup) and the root filesystem's mount. Idempotent. */
-static void release_runtime(const struct bothy_ctx *ctx, const char *id, const char *dir)
+/* For the network layer: does the container with this id run now? */
+static bool ctr_running(const char *id, void *userdata)
 {
+  const struct bothy_ctx *ctx = userdata;
+  _cleanup_free_ char *dir = ctr_dir(ctx, id);
+  struct status st;
+  status_load(dir, &st);
+  bool stale;
+  const char *state = status_effective(&st, &stale);
+  bool r = !stale && (streq(state, "running") || streq(state, "starting")) &&
+           proc_alive(st.pid, st.pid_start);
+  status_done(&st);
+  return r;
+}
+
+static void release_runtime(const struct bothy_ctx *ctx, const struct bothy_ctr_record *r,
+                            const char *dir)
+{
+  const char *id = r->id;
   _cleanup_free_ char *rt_root = bothy_ctr_runtime_root(ctx);
   struct bothy_runtime rt = { .root = rt_root };
   _cleanup_free_ char *sp = xasprintf("%s/%s", rt_root, id);
   if (bothy_path_exists(sp))
     bothy_container_delete(&rt, id, true, NULL);
   unmount_rootfs(dir);
+  _cleanup_inventory_ struct bothy_inventory *inv = NULL;
+  if (bothy_inventory_open(ctx->root, &inv, NULL) == 0)
+    bothy_ctr_net_down(bothy_inventory_db(inv), ctx->root, id, r->config, ctr_running,
+                       (void *) ctx);
 }
 
 /* Removes everything of a container that does not run. */
@@ -429,7 +453,7 @@ static int destroy(const struct bothy_ctx *ctx, struct bothy_inventory *inv,
                    const struct bothy_ctr_record *r, bool volumes, bothy_error_t *err)
 {
   _cleanup_free_ char *dir = ctr_dir(ctx, r->id);
-  release_runtime(ctx, r->id, dir);
+  release_runtime(ctx, r, dir);
   _cleanup_free_ char *parent = xasprintf("%s/containers", ctx->root);
   _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (pfd >= 0) {
@@ -441,6 +465,7 @@ static int destroy(const struct bothy_ctx *ctx, struct bothy_inventory *inv,
     else
       bothy_rm_rf_at(pfd, r->id, NULL);
   }
+  bothy_ctr_net_release(bothy_inventory_db(inv), r->id);
   int ret = bothy_inventory_ctr_remove(inv, r->id, err);
   if (ret < 0 && ret != -ENOENT)
     return -1;
@@ -467,7 +492,7 @@ static void repair(const struct bothy_ctx *ctx, struct loaded *l)
   }
   s->pid = 0;
   s->monitor_pid = 0;
-  release_runtime(ctx, l->rec->id, l->dir);
+  release_runtime(ctx, l->rec, l->dir);
   status_save(l->dir, s, true, NULL);
 }
 
@@ -717,6 +742,7 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   size_t n_om = 0;
   _cleanup_strv_free_ char **paths = NULL; /* owns the mount sources we make */
   _cleanup_free_ char *init_path = NULL;
+  _cleanup_free_ char *netns = NULL;
   int ret = -1;
   bool added = false, made = false;
 
@@ -753,15 +779,14 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   json_object_set_new(cfg, "nano_cpus", json_integer(req->opts.nano_cpus));
   json_object_set_new(cfg, "pids_limit", json_integer(req->opts.pids_limit));
   json_object_set_new(cfg, "read_only", json_boolean(req->opts.read_only));
-  json_object_set_new(cfg, "network",
-                      json_string(req->opts.network == BOTHY_NET_HOST ? "host" : "none"));
+  json_object_set_new(cfg, "network", json_string(req->net.mode ? req->net.mode : "bridge"));
 
   if (bothy_inventory_ctr_add(inv, &rec, err) < 0)
     goto out;
   added = true;
   uint32_t userns_start = 0;
   if (req->userns_auto) {
-    if (req->opts.network == BOTHY_NET_HOST) {
+    if (req->net.mode && streq(req->net.mode, "host")) {
       bothy_error_set(err, EINVAL,
                       "--userns=auto needs the container's own network (not "
                       "--network host)");
@@ -773,6 +798,17 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
     json_object_set_new(cfg, "userns",
                         json_pack("{s:I, s:I}", "start", (json_int_t) userns_start, "size",
                                   (json_int_t) USERNS_SIZE));
+  }
+  /* Addresses and ports, for as long as the container exists. */
+  {
+    int *fds = NULL;
+    size_t nfds = 0;
+    if (bothy_ctr_net_create(bothy_inventory_db(inv), ctx->root, id, &req->net,
+                             img->config->exposed_ports, cfg, &netns, &fds, &nfds, err) < 0)
+      goto out;
+    for (size_t i = 0; i < nfds; i++)
+      close(fds[i]);
+    free(fds);
   }
   {
     _cleanup_free_ char *parent = xasprintf("%s/containers", ctx->root);
@@ -905,6 +941,12 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   }
 
   struct bothy_run_opts opts = req->opts;
+  if (netns) {
+    opts.network = BOTHY_NET_PATH;
+    opts.netns_path = netns;
+  } else {
+    opts.network = req->net.mode && streq(req->net.mode, "host") ? BOTHY_NET_HOST : BOTHY_NET_NONE;
+  }
   if (userns_start) {
     opts.userns_start = userns_start;
     opts.userns_size = USERNS_SIZE;
@@ -956,8 +998,10 @@ out:
       if (pfd >= 0 && id)
         bothy_rm_rf_at(pfd, id, NULL);
     }
-    if (added && id)
+    if (added && id) {
+      bothy_ctr_net_release(bothy_inventory_db(inv), id);
       bothy_inventory_ctr_remove(inv, id, NULL);
+    }
     for (size_t i = 0; anon && anon[i]; i++)
       bothy_volume_remove(inv, ctx->root, anon[i], true, NULL);
   }
@@ -1025,6 +1069,19 @@ static int spawn_monitor(const struct bothy_ctx *ctx, const struct bothy_ctr_rec
   if (access(monitor, X_OK) < 0)
     return bothy_error_errno(err, "cannot run the container monitor '%s'", monitor);
   _cleanup_strv_free_ char **argv = monitor_argv(ctx, r, dir, monitor);
+  /* Its published ports, held by the monitor while the container lives. */
+  _cleanup_free_ int *hold = NULL;
+  size_t n_hold = 0;
+  {
+    _cleanup_inventory_ struct bothy_inventory *inv = NULL;
+    if (bothy_inventory_open(ctx->root, &inv, err) < 0 ||
+        bothy_ctr_net_hold(bothy_inventory_db(inv), r->id, &hold, &n_hold, err) < 0)
+      return -1;
+  }
+  if (n_hold) {
+    strv_push(&argv, xstrdup("--hold-fds"));
+    strv_push(&argv, itoa_dup((long long) n_hold));
+  }
   _cleanup_free_ char *mlog = xasprintf("%s/monitor.log", dir);
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)
@@ -1033,6 +1090,8 @@ static int spawn_monitor(const struct bothy_ctx *ctx, const struct bothy_ctr_rec
   if (pid < 0) {
     close(p[0]);
     close(p[1]);
+    for (size_t i = 0; i < n_hold; i++)
+      close(hold[i]);
     return bothy_error_errno(err, "fork");
   }
   if (pid == 0) {
@@ -1045,15 +1104,23 @@ static int spawn_monitor(const struct bothy_ctx *ctx, const struct bothy_ctr_rec
       _exit(m < 0 ? 1 : 0);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     int logfd = open(mlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    /* The held ports out of the way first, then to 4.. */
+    for (size_t i = 0; i < n_hold; i++)
+      hold[i] = fcntl(hold[i], F_DUPFD_CLOEXEC, 256);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
         dup2(logfd >= 0 ? logfd : devnull, 2) < 0 || dup2(p[1], 3) < 0)
       _exit(127);
-    bothy_close_fds_from(4);
+    for (size_t i = 0; i < n_hold; i++)
+      if (hold[i] < 0 || dup2(hold[i], 4 + (int) i) < 0)
+        _exit(127);
+    bothy_close_fds_from(4 + (int) n_hold);
     extern char **environ;
     execve(monitor, argv, environ);
     _exit(127);
   }
   close(p[1]);
+  for (size_t i = 0; i < n_hold; i++)
+    close(hold[i]);
   bothy_waitpid(pid, 0);
   /* The report: "ok PID" or "error MESSAGE". The monitor has at most the
    * time of a container start; a monitor that dies closes the pipe. */
@@ -1112,7 +1179,7 @@ int bothy_ctr_start(const struct bothy_ctx *ctx, const char *ref, bothy_error_t 
     ret = 0;
     goto out;
   }
-  release_runtime(ctx, l.rec->id, l.dir);
+  release_runtime(ctx, l.rec, l.dir);
   if (l.rec->user_stopped && bothy_inventory_ctr_set_user_stopped(l.inv, l.rec->id, false, err) < 0)
     goto out;
   ret = spawn_monitor(ctx, l.rec, l.dir, err);
@@ -1147,6 +1214,18 @@ static int run_attached(const struct bothy_ctx *ctx, struct loaded *l, bool noti
   const struct bothy_ctr_record *r = l->rec;
   if (mount_rootfs(l->dir, r, err) < 0)
     return -1;
+  /* Its published ports are held by this process while it runs. */
+  _cleanup_free_ int *hold = NULL;
+  size_t n_hold = 0;
+  if (bothy_ctr_net_hold(bothy_inventory_db(l->inv), r->id, &hold, &n_hold, err) < 0 ||
+      bothy_ctr_net_up(bothy_inventory_db(l->inv), ctx->root, r->id, r->name,
+                       json_string_value(json_object_get(r->config, "hostname")), r->config,
+                       ctr_running, (void *) ctx, err) < 0) {
+    for (size_t i = 0; i < n_hold; i++)
+      close(hold[i]);
+    unmount_rootfs(l->dir);
+    return -1;
+  }
   _cleanup_free_ char *rt_root = bothy_ctr_runtime_root(ctx);
   struct bothy_runtime rt = { .root = rt_root };
   {
@@ -1186,12 +1265,14 @@ static int run_attached(const struct bothy_ctx *ctx, struct loaded *l, bool noti
     free(s->error);
     s->error = xstrdup(err && *err ? (*err)->msg : "start failed");
   }
+  for (size_t i = 0; i < n_hold; i++)
+    close(hold[i]);
   if (remove) {
     bothy_error_t e2 = NULL;
     destroy(ctx, l->inv, r, true, &e2);
     bothy_error_free(&e2);
   } else {
-    unmount_rootfs(l->dir);
+    release_runtime(ctx, r, l->dir);
     status_save(l->dir, s, true, NULL);
   }
   if (ret < 0)
@@ -1515,7 +1596,44 @@ static json_t *inspect_doc(const struct bothy_ctx *ctx, const struct bothy_ctr_r
       json_object_get(r->config, "mounts") ? json_object_get(r->config, "mounts") : json_array(),
       "LogPath", logpath, "MonitorPid",
       (json_int_t) (proc_alive(s->monitor_pid, s->monitor_start) ? s->monitor_pid : 0));
-  (void) ctx;
+  /* docker's NetworkSettings: addresses by network, published ports. */
+  json_t *nets = json_object();
+  json_t *ports = json_object();
+  _cleanup_inventory_ struct bothy_inventory *inv = NULL;
+  if (bothy_inventory_open(ctx->root, &inv, NULL) == 0) {
+    sqlite3 *db = bothy_inventory_db(inv);
+    struct bothy_endpoint **eps = NULL;
+    size_t ne = 0;
+    if (bothy_endpoints_of_container(db, r->id, &eps, &ne, NULL) == 0) {
+      for (size_t i = 0; i < ne; i++) {
+        json_t *al = json_array();
+        for (size_t k = 0; eps[i]->aliases && eps[i]->aliases[k]; k++)
+          json_array_append_new(al, json_string(eps[i]->aliases[k]));
+        json_object_set_new(nets, eps[i]->network,
+                            json_pack("{s:s, s:s, s:o}", "IPAddress", eps[i]->ip, "MacAddress",
+                                      eps[i]->mac, "Aliases", al));
+      }
+      bothy_endpoints_free(eps, ne);
+    }
+    struct bothy_port_spec *ps = NULL;
+    size_t np = 0;
+    if (bothy_ports_of_container(db, r->id, &ps, &np, NULL) == 0) {
+      for (size_t i = 0; i < np; i++) {
+        _cleanup_free_ char *key = xasprintf("%u/%s", (unsigned) ps[i].ctr_port, ps[i].proto);
+        _cleanup_free_ char *hp = xasprintf("%u", (unsigned) ps[i].host_port);
+        json_t *arr = json_object_get(ports, key);
+        if (!arr) {
+          arr = json_array();
+          json_object_set_new(ports, key, arr);
+        }
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s}", "HostIp", ps[i].host_ip, "HostPort", hp));
+      }
+      bothy_port_specs_free(ps, np);
+    }
+  }
+  json_object_set_new(doc, "NetworkSettings",
+                      json_pack("{s:o, s:o}", "Networks", nets, "Ports", ports));
   return doc;
 }
 
@@ -1685,6 +1803,10 @@ int bothy_ctr_helper_start(const struct bothy_ctx *ctx, const char *id, const ch
   _cleanup_free_ char *dir = ctr_dir(ctx, r->id);
   if (mount_rootfs(dir, r, err) < 0)
     return -1;
+  if (bothy_ctr_net_up(bothy_inventory_db(inv), ctx->root, r->id, r->name,
+                       json_string_value(json_object_get(r->config, "hostname")), r->config,
+                       ctr_running, (void *) ctx, err) < 0)
+    return -1;
   _cleanup_free_ char *rt_root = bothy_ctr_runtime_root(ctx);
   struct bothy_runtime rt = { .root = rt_root };
   _cleanup_free_ char *sp = xasprintf("%s/%s", rt_root, r->id);
@@ -1721,7 +1843,7 @@ int bothy_ctr_helper_cleanup(const struct bothy_ctx *ctx, const char *id, bothy_
   _cleanup_free_ char *dir = ctr_dir(ctx, r->id);
   if (cfg_bool(r, "rm"))
     return destroy(ctx, inv, r, true, err);
-  release_runtime(ctx, r->id, dir);
+  release_runtime(ctx, r, dir);
   return 0;
 }
 

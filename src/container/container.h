@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include "base/error.h"
 #include "container/mountspec.h"
+#include "container/network.h"
 #include "container/ocispec.h"
 
 struct bothy_ctx {
@@ -35,8 +36,9 @@ struct bothy_ctx {
 
 struct bothy_ctr_create_req {
   const char *image;
-  const char *name; /* NULL: generated */
-  struct bothy_run_opts opts;
+  const char *name;               /* NULL: generated */
+  struct bothy_run_opts opts;     /* opts.network is set from net */
+  struct bothy_ctr_net_req net;   /* --network, -p, -P, --network-alias */
   struct bothy_mount_req *mounts; /* -v, --mount, --tmpfs */
   size_t n_mounts;
   const char *restart; /* NULL or "no", "always", "unless-stopped", "on-failure" */

@@ -130,6 +130,7 @@ struct config {
   int stop_signal;
   long stop_timeout;
   bool tty, interactive;
+  long hold_fds; /* fds 4 .. 4+hold_fds-1: held open for the container's life (its ports) */
   long long health_interval, health_timeout, health_start_period; /* ms */
   long health_retries;
 };
@@ -1594,6 +1595,7 @@ static void parse_args(struct config *c, int argc, char **argv)
     OPT_HEALTH_TIMEOUT,
     OPT_HEALTH_RETRIES,
     OPT_HEALTH_START_PERIOD,
+    OPT_HOLD_FDS,
   };
   static const struct option options[] = {
     { "dir", required_argument, NULL, OPT_DIR },
@@ -1612,6 +1614,7 @@ static void parse_args(struct config *c, int argc, char **argv)
     { "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
     { "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
     { "health-start-period", required_argument, NULL, OPT_HEALTH_START_PERIOD },
+    { "hold-fds", required_argument, NULL, OPT_HOLD_FDS },
     {},
   };
   const long long day_ms = 24LL * 3600 * 1000;
@@ -1676,6 +1679,9 @@ static void parse_args(struct config *c, int argc, char **argv)
     case OPT_INTERACTIVE:
       c->interactive = true;
       break;
+    case OPT_HOLD_FDS:
+      c->hold_fds = (long) parse_number("hold-fds", optarg, 0, 4096);
+      break;
     case OPT_HEALTH_INTERVAL:
       c->health_interval = parse_number("health-interval", optarg, 0, day_ms);
       break;
@@ -1722,7 +1728,12 @@ static int setup_fds(struct monitor *m)
       return -EBADF;
   }
   fcntl(3, F_SETFD, FD_CLOEXEC);
-  close_range(4, ~0U, 0);
+  /* --hold-fds: sockets bound to the container's published ports, kept so
+   * that nothing else on the host takes them; never passed on. */
+  long held = m->cfg.hold_fds;
+  for (long fd = 4; fd < 4 + held; fd++)
+    fcntl((int) fd, F_SETFD, FD_CLOEXEC);
+  close_range((unsigned) (4 + held), ~0U, 0);
   return 0;
 }
 

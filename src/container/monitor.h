@@ -28,6 +28,9 @@
  *     --interactive        keep a pipe on the container's stdin open (else /dev/null)
  *     --health-interval MS --health-timeout MS --health-retries N
  *     --health-start-period MS   health checks on (interval > 0)
+ *     --hold-fds N         fds 4 .. 4+N-1 are kept open (CLOEXEC) for the
+ *                          monitor's life: sockets bound to the container's
+ *                          published ports, so nothing else takes them
  *   fd 3: the report pipe. The monitor writes one line and closes it:
  *     "ok PID\n" once the container runs, or "error MESSAGE\n" when the first
  *     start failed (the monitor then exits 1 after the cleanup helper).

@@ -1130,6 +1130,8 @@ int bothy_container_oci_spec(const struct bothy_image_config *img, const struct 
                           "type", "uts", "type", "mount", "type", "cgroup");
   if (o->network == BOTHY_NET_NONE)
     json_array_append_new(nss, json_pack("{s:s}", "type", "network"));
+  else if (o->network == BOTHY_NET_PATH && o->netns_path)
+    json_array_append_new(nss, json_pack("{s:s, s:s}", "type", "network", "path", o->netns_path));
   if (o->userns_size > 0)
     json_array_append_new(nss, json_pack("{s:s}", "type", "user"));
 

@@ -15,6 +15,7 @@
 enum bothy_network_mode {
   BOTHY_NET_NONE, /* its own network namespace, nothing in it */
   BOTHY_NET_HOST, /* the host's network */
+  BOTHY_NET_PATH, /* the namespace bind-mounted at netns_path */
 };
 
 /* A mount the caller has resolved: a -v/--mount/--tmpfs request whose named
@@ -36,6 +37,7 @@ struct bothy_run_opts {
   const char *user; /* "uid[:gid]" or names looked up in the image */
   const char *hostname;
   enum bothy_network_mode network;
+  const char *netns_path; /* BOTHY_NET_PATH */
   bool read_only;
   bool tty;
   int64_t memory;              /* bytes; 0: none */

@@ -76,6 +76,10 @@ def cleanup_root(r):
             os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError, KeyError):
             pass
+    # Its networks (bridges and firewall rules are the host's).
+    ls = bothy(r, "network", "ls", "--format", "json")
+    for n in (json.loads(ls.stdout or "[]") if ls.returncode == 0 else []):
+        bothy(r, "network", "rm", n["Name"])
     for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
         mp = line.split()[4]
         if mp.startswith(r):

@@ -1,5 +1,6 @@
 """`bothy run`: a container from an image in the foreground, with docker's flags, its
 exit status, and nothing left behind with --rm."""
+import json
 import os
 import subprocess
 
@@ -16,6 +17,11 @@ def root(workdir):
     subprocess.run([BOTHY, "--root", r, "import", tar, "bb:1"], check=True,
                    capture_output=True)
     yield r
+    # Its networks (bridges and firewall rules are the host's).
+    ls = subprocess.run([BOTHY, "--root", r, "network", "ls", "--format", "json"],
+                        capture_output=True, text=True)
+    for n in (json.loads(ls.stdout or "[]") if ls.returncode == 0 else []):
+        subprocess.run([BOTHY, "--root", r, "network", "rm", n["Name"]], capture_output=True)
     # Whatever a failed test left mounted under the root.
     for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
         mp = line.split()[4]
@@ -67,8 +73,10 @@ def test_secure_defaults(root):
     assert int(status["CapEff"], 16) == 0xa80425fb
     assert status["NoNewPrivs"].strip() == "1"
     assert status["Seccomp"].strip() == "2"
-    # Its own network namespace with nothing in it (--network none, for now the default).
+    # By default on bothy's network; with --network none, a namespace with only lo.
     r = run(root, "--rm", "bb:1", "cat", "/proc/net/dev")
+    assert "eth0" in r.stdout and "lo" in r.stdout
+    r = run(root, "--rm", "--network", "none", "bb:1", "cat", "/proc/net/dev")
     assert "eth0" not in r.stdout and "lo" in r.stdout
     # A denied syscall fails with EPERM even for root with its capabilities.
     r = run(root, "--rm", "bb:1", "sh", "-c", "unshare -n true 2>&1; echo rc=$?")
