@@ -16,6 +16,7 @@
 #include "base/strv.h"
 #include "base/xalloc.h"
 #include "cli/cli.h"
+#include "container/container.h"
 #include "container/network.h"
 #include "container/inventory.h"
 #include "net/ipam.h"
@@ -29,7 +30,9 @@ static const char usage[] =
     "  ls [--format table|json] [-q]         list networks\n"
     "  inspect NAME...                       show networks in detail\n"
     "  rm [-f] NAME...                       remove networks\n"
-    "  prune [-f]                            remove networks no container uses\n";
+    "  prune [-f]                            remove networks no container uses\n"
+    "  connect [--alias A]... NETWORK CONTAINER   put a container on a network too\n"
+    "  disconnect NETWORK CONTAINER          take a container off a network\n";
 
 static int open_inventory(struct bothy_inventory **ret)
 {
@@ -392,12 +395,50 @@ static int network_prune(int argc, char **argv)
   return rc;
 }
 
+static int network_connect_common(int argc, char **argv, bool disconnect)
+{
+  static const struct option opts[] = {
+    { "alias", required_argument, NULL, 'a' },
+    { NULL, 0, NULL, 0 },
+  };
+  _cleanup_strv_free_ char **aliases = NULL;
+  reset_getopt();
+  int c;
+  while ((c = next_opt(argc, argv, "+", opts)) != -1) {
+    if (c == -2)
+      return 1;
+    if (c == 'a' && !disconnect)
+      strv_push(&aliases, xstrdup(optarg));
+    else
+      return cli_failf("network %s: unknown option '%s'", argv[0], argv[optind - 1]);
+  }
+  if (argc - optind != 2)
+    return cli_failf("usage: bothy network %s NETWORK CONTAINER", argv[0]);
+  struct bothy_ctx ctx = { .root = cli_root() };
+  bothy_error_t err = NULL;
+  if (bothy_ctr_connect(&ctx, argv[optind + 1], argv[optind], aliases, disconnect, &err) < 0)
+    return cli_fail(&err);
+  return 0;
+}
+
+static int network_connect(int argc, char **argv)
+{
+  return network_connect_common(argc, argv, false);
+}
+
+static int network_disconnect(int argc, char **argv)
+{
+  return network_connect_common(argc, argv, true);
+}
+
 static const struct {
   const char *name;
   int (*fn)(int argc, char **argv);
 } subcommands[] = {
-  { "create", network_create },   { "ls", network_ls }, { "list", network_ls },
-  { "inspect", network_inspect }, { "rm", network_rm }, { "remove", network_rm },
+  { "connect", network_connect }, { "disconnect", network_disconnect },
+  { "create", network_create },   { "ls", network_ls },
+  { "list", network_ls },         { "inspect", network_inspect },
+  { "rm", network_rm },           { "remove", network_rm },
   { "prune", network_prune },
 };
 

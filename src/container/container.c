@@ -1913,3 +1913,21 @@ int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int *re
     sleep_ms(20);
   }
 }
+
+/* ---- network connect / disconnect ---------------------------------------- */
+
+int bothy_ctr_connect(const struct bothy_ctx *ctx, const char *ref, const char *network,
+                      char *const *aliases, bool disconnect, bothy_error_t *err)
+{
+  struct loaded l;
+  if (load(ctx, ref, &l, err) < 0)
+    return -1;
+  sqlite3 *db = bothy_inventory_db(l.inv);
+  bool runs = ctr_running(l.rec->id, (void *) ctx);
+  int r = disconnect ? bothy_ctr_net_disconnect(db, ctx->root, l.rec->id, network, ctr_running,
+                                                (void *) ctx, err)
+                     : bothy_ctr_net_connect(db, ctx->root, l.rec->id, l.rec->config, network,
+                                             aliases, runs, ctr_running, (void *) ctx, err);
+  loaded_done(&l);
+  return r;
+}

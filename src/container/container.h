@@ -120,5 +120,9 @@ int bothy_ctr_helper_cleanup(const struct bothy_ctx *ctx, const char *id, bothy_
 int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int *ret_exit,
                             bothy_error_t *err);
 
+/* `bothy network connect` (disconnect false) and `disconnect`. */
+int bothy_ctr_connect(const struct bothy_ctx *ctx, const char *ref, const char *network,
+                      char *const *aliases, bool disconnect, bothy_error_t *err);
+
 /* The runtime's state root for bothy's containers: ROOT/runtime. */
 char *bothy_ctr_runtime_root(const struct bothy_ctx *ctx);

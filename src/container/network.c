@@ -438,3 +438,89 @@ int bothy_ctr_net_hold(sqlite3 *db, const char *id, int **ret_fds, size_t *ret_n
   *ret_n = got;
   return 0;
 }
+
+int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t *cfg,
+                          const char *network, char *const *aliases, bool running_now,
+                          bothy_ctr_running_fn running, void *userdata, bothy_error_t *err)
+{
+  const char *mode = json_string_value(json_object_get(json_object_get(cfg, "net"), "mode"));
+  if (!mode || !streq(mode, "bridge"))
+    return bothy_error_set(err, EINVAL,
+                           "container %.12s has no network namespace of its own on bothy's "
+                           "networks (--network %s)",
+                           id, mode ? mode : "none");
+  _cleanup_(bothy_network_freep) struct bothy_network *nw = NULL;
+  if (bothy_network_get(db, network, &nw, err) < 0)
+    return -1;
+  struct bothy_endpoint **eps = NULL;
+  size_t n = 0;
+  if (bothy_endpoints_of_container(db, id, &eps, &n, err) < 0)
+    return -1;
+  bool already = false;
+  for (size_t i = 0; i < n; i++)
+    already |= streq(eps[i]->network, nw->name);
+  bothy_endpoints_free(eps, n);
+  if (already)
+    return bothy_error_set(err, EEXIST, "container %.12s is already on network \"%s\"", id,
+                           nw->name);
+  _cleanup_(bothy_endpoint_freep) struct bothy_endpoint *e = NULL;
+  if (bothy_ctr_network_plumb(db, nw->name, err) < 0 ||
+      bothy_endpoint_add(db, nw->name, id, NULL, aliases, &e, err) < 0)
+    return -1;
+  if (!running_now)
+    return 0;
+  _cleanup_free_ char *path = netns_path(root, id);
+  _cleanup_free_ char *host = veth_name(id, nw->name);
+  _cleanup_free_ char *addr = xasprintf("%s%s", e->ip, prefix_of(nw->subnet));
+  _cleanup_free_ char *ifname = xasprintf("eth%zu", n);
+  struct bothy_veth_opts vo = {
+    .bridge = nw->bridge,
+    .host_name = host,
+    .netns_path = path,
+    .ifname = ifname,
+    .addr_cidr = addr,
+    /* The first network keeps the default route. */
+    .gateway = NULL,
+    .mac = e->mac,
+  };
+  if (bothy_net_veth_attach(&vo, err) < 0) {
+    bothy_endpoint_remove(db, nw->name, id, NULL);
+    return -1;
+  }
+  hosts_write(db, root, id, running, userdata);
+  peers_hosts_write(db, root, id, running, userdata);
+  return 0;
+}
+
+int bothy_ctr_net_disconnect(sqlite3 *db, const char *root, const char *id, const char *network,
+                             bothy_ctr_running_fn running, void *userdata, bothy_error_t *err)
+{
+  _cleanup_(bothy_network_freep) struct bothy_network *nw = NULL;
+  if (bothy_network_get(db, network, &nw, err) < 0)
+    return -1;
+  struct bothy_endpoint **eps = NULL;
+  size_t n = 0;
+  if (bothy_endpoints_of_container(db, id, &eps, &n, err) < 0)
+    return -1;
+  bool on = false;
+  for (size_t i = 0; i < n; i++)
+    on |= streq(eps[i]->network, nw->name);
+  bothy_endpoints_free(eps, n);
+  if (!on)
+    return bothy_error_set(err, ENOENT, "container %.12s is not on network \"%s\"", id, nw->name);
+  /* Its former peers, told before the record goes. */
+  struct bothy_endpoint **peers = NULL;
+  size_t np = 0;
+  bothy_endpoints_of_network(db, nw->name, &peers, &np, NULL);
+  _cleanup_free_ char *host = veth_name(id, nw->name);
+  bothy_net_link_delete(host, NULL);
+  int r = bothy_endpoint_remove(db, nw->name, id, err);
+  if (r == 0) {
+    hosts_write(db, root, id, running, userdata);
+    for (size_t i = 0; i < np; i++)
+      if (!streq(peers[i]->container, id) && running(peers[i]->container, userdata))
+        hosts_write(db, root, peers[i]->container, running, userdata);
+  }
+  bothy_endpoints_free(peers, np);
+  return r;
+}

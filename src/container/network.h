@@ -61,6 +61,15 @@ void bothy_ctr_net_down(sqlite3 *db, const char *root, const char *id, json_t *c
 int bothy_ctr_net_hold(sqlite3 *db, const char *id, int **ret_fds, size_t *ret_n,
                        bothy_error_t *err);
 
+/* `bothy network connect/disconnect`: an address on another network (and,
+ * when it runs, a veth into it at once), or the end of one. Only for
+ * containers with a namespace on bothy's networks. */
+int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t *cfg,
+                          const char *network, char *const *aliases, bool running_now,
+                          bothy_ctr_running_fn running, void *userdata, bothy_error_t *err);
+int bothy_ctr_net_disconnect(sqlite3 *db, const char *root, const char *id, const char *network,
+                             bothy_ctr_running_fn running, void *userdata, bothy_error_t *err);
+
 /* At removal: its addresses and ports are released. */
 void bothy_ctr_net_release(sqlite3 *db, const char *id);
 

@@ -101,8 +101,10 @@ def test_networks_are_isolated(root):
     r = bothy(root, "network", "rm", "neta")
     assert r.returncode != 0 and "active endpoints" in r.stderr
     bridge = json.loads(ok(root, "network", "inspect", "neta"))[0]["Options"]["bridge"]
+    ids = [inspect(root, n)["Id"] for n in ("a", "a2", "b")]
     ok(root, "rm", "-f", "a", "a2", "b")
-    assert "vb" not in links()
+    # No veth of theirs is left ("vb" + the first 8 hex digits of the id).
+    assert not any(f"vb{i[:8]}" in links() for i in ids)
     ok(root, "network", "rm", "neta", "netb")
     assert bridge not in links()
     assert not any("net:neta" in json.dumps(r) for r in nft_rules())
@@ -230,3 +232,27 @@ def test_crash_leaves_state_the_next_command_repairs(root):
     ok(root, "start", "crashy")
     assert until(lambda: _get(f"http://127.0.0.1:{hp}/"), timeout=10, what="back") \
         .startswith(b"hello")
+
+
+def test_connect_and_disconnect(root):
+    ok(root, "network", "create", "front")
+    ok(root, "network", "create", "back")
+    run_d(root, "--name", "db", "--network", "back", "bb:1", "sh", "-c", WWW)
+    run_d(root, "--name", "app", "--network", "front", "bb:1", "sleep", "1000")
+    until(lambda: state(root, "db")["Running"] and state(root, "app")["Running"], what="running")
+    assert wget(root, "app", "http://db:8080/", timeout=2).returncode != 0
+    # Connected to the second network while it runs: a second interface, the name resolves.
+    ok(root, "network", "connect", "--alias", "shop", "back", "app")
+    assert "eth1" in bothy(root, "exec", "app", "ip", "-o", "link").stdout
+    until(lambda: wget(root, "app", "http://db:8080/").returncode == 0, timeout=10,
+          what="db reachable")
+    # Its alias on that network names it for the others there.
+    assert "shop" in bothy(root, "exec", "db", "cat", "/etc/hosts").stdout
+    assert set(inspect(root, "app")["NetworkSettings"]["Networks"]) == {"front", "back"}
+    r = bothy(root, "network", "connect", "back", "app")
+    assert r.returncode != 0 and "already" in r.stderr
+    ok(root, "network", "disconnect", "back", "app")
+    assert "eth1" not in bothy(root, "exec", "app", "ip", "-o", "link").stdout
+    assert wget(root, "app", f"http://{ip_of(root, 'db')}:8080/", timeout=2).returncode != 0
+    r = bothy(root, "network", "disconnect", "back", "app")
+    assert r.returncode != 0 and "not on network" in r.stderr
