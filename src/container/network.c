@@ -41,11 +41,15 @@ static const char *prefix_of(const char *cidr)
   return slash ? slash : "/24";
 }
 
-int bothy_ctr_network_plumb(sqlite3 *db, const char *name, bothy_error_t *err)
+/* force false: nothing to do when the bridge exists (the rules were made
+ * with it; both go at a reboot). */
+static int plumb(sqlite3 *db, const char *name, bool force, bothy_error_t *err)
 {
   _cleanup_(bothy_network_freep) struct bothy_network *n = NULL;
   if (bothy_network_get(db, name, &n, err) < 0)
     return -1;
+  if (!force && bothy_net_link_exists(n->bridge))
+    return 0;
   _cleanup_free_ char *gw = xasprintf("%s%s", n->gateway, prefix_of(n->subnet));
   struct bothy_fw_network fw = {
     .name = n->name, .bridge = n->bridge, .subnet = n->subnet, .internal = n->internal
@@ -53,6 +57,11 @@ int bothy_ctr_network_plumb(sqlite3 *db, const char *name, bothy_error_t *err)
   if (bothy_net_bridge_ensure(n->bridge, gw, 0, err) < 0 || bothy_fw_network_add(&fw, err) < 0)
     return bothy_error_prefix(err, "network \"%s\"", n->name);
   return 0;
+}
+
+int bothy_ctr_network_plumb(sqlite3 *db, const char *name, bothy_error_t *err)
+{
+  return plumb(db, name, true, err);
 }
 
 int bothy_ctr_network_unplumb(const char *name, const char *bridge, bothy_error_t *err)
@@ -111,7 +120,7 @@ int bothy_ctr_net_create(sqlite3 *db, const char *root, const char *id,
   } else if (bothy_network_get(db, mode, &n, err) < 0) {
     return -1;
   }
-  if (bothy_ctr_network_plumb(db, n->name, err) < 0)
+  if (plumb(db, n->name, false, err) < 0)
     return -1;
   _cleanup_(bothy_endpoint_freep) struct bothy_endpoint *e = NULL;
   if (bothy_endpoint_add(db, n->name, id, NULL, req->aliases, &e, err) < 0)
@@ -305,8 +314,7 @@ int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *
   _cleanup_free_ char *first_ip = NULL, *first_bridge = NULL;
   for (size_t i = 0; i < n; i++) {
     _cleanup_(bothy_network_freep) struct bothy_network *nw = NULL;
-    if (bothy_network_get(db, eps[i]->network, &nw, err) < 0 ||
-        bothy_ctr_network_plumb(db, nw->name, err) < 0)
+    if (bothy_network_get(db, eps[i]->network, &nw, err) < 0 || plumb(db, nw->name, false, err) < 0)
       goto out;
     _cleanup_free_ char *host = veth_name(id, nw->name);
     _cleanup_free_ char *addr = xasprintf("%s%s", eps[i]->ip, prefix_of(nw->subnet));
@@ -367,7 +375,11 @@ void bothy_ctr_net_down(sqlite3 *db, const char *root, const char *id, json_t *c
   const char *mode = json_string_value(json_object_get(net, "mode"));
   if (!mode || streq(mode, "none") || streq(mode, "host"))
     return;
-  bothy_fw_ports_remove(id, NULL);
+  struct bothy_port_spec *ports = NULL;
+  size_t np = 0;
+  if (bothy_ports_of_container(db, id, &ports, &np, NULL) == 0 && np > 0)
+    bothy_fw_ports_remove(id, NULL);
+  bothy_port_specs_free(ports, np);
   /* The host ends of its veths, now: the kernel would remove them with the
    * namespace, but later, from a work queue. */
   struct bothy_endpoint **eps = NULL;
@@ -464,7 +476,7 @@ int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t 
     return bothy_error_set(err, EEXIST, "container %.12s is already on network \"%s\"", id,
                            nw->name);
   _cleanup_(bothy_endpoint_freep) struct bothy_endpoint *e = NULL;
-  if (bothy_ctr_network_plumb(db, nw->name, err) < 0 ||
+  if (plumb(db, nw->name, false, err) < 0 ||
       bothy_endpoint_add(db, nw->name, id, NULL, aliases, &e, err) < 0)
     return -1;
   if (!running_now)
