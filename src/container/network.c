@@ -120,7 +120,10 @@ int bothy_ctr_net_create(sqlite3 *db, const char *root, const char *id,
   } else if (bothy_network_get(db, mode, &n, err) < 0) {
     return -1;
   }
-  if (plumb(db, n->name, false, err) < 0)
+  /* At create its bridge and rules are made as the record says (a bridge of
+   * the same name may be left from elsewhere); each start then only checks
+   * the bridge is there. */
+  if (plumb(db, n->name, true, err) < 0)
     return -1;
   _cleanup_(bothy_endpoint_freep) struct bothy_endpoint *e = NULL;
   if (bothy_endpoint_add(db, n->name, id, NULL, req->aliases, &e, err) < 0)

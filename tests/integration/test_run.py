@@ -17,7 +17,11 @@ def root(workdir):
     subprocess.run([BOTHY, "--root", r, "import", tar, "bb:1"], check=True,
                    capture_output=True)
     yield r
-    # Its networks (bridges and firewall rules are the host's).
+    # Its containers, then its networks (bridges and firewall rules are the host's).
+    ids = subprocess.run([BOTHY, "--root", r, "ps", "-aq"], capture_output=True,
+                         text=True).stdout.split()
+    if ids:
+        subprocess.run([BOTHY, "--root", r, "rm", "-f", *ids], capture_output=True)
     ls = subprocess.run([BOTHY, "--root", r, "network", "ls", "--format", "json"],
                         capture_output=True, text=True)
     for n in (json.loads(ls.stdout or "[]") if ls.returncode == 0 else []):
@@ -111,8 +115,9 @@ def test_podman_pushes_bothy_pulls_and_runs(workdir):
                             f"{reg.host}/peer/box:1"], check=True, capture_output=True,
                        timeout=120)
         root = os.path.join(workdir, "bothy")
-        r = subprocess.run([BOTHY, "--root", root, "run", "--rm", f"{reg.host}/peer/box:1",
-                            "sh", "-c", "echo from-podman; ls /bin/busybox"],
+        r = subprocess.run([BOTHY, "--root", root, "run", "--rm", "--network", "none",
+                            f"{reg.host}/peer/box:1", "sh", "-c",
+                            "echo from-podman; ls /bin/busybox"],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         assert r.stdout.split() == ["from-podman", "/bin/busybox"]
