@@ -17,6 +17,9 @@ done
 WORK=$(mktemp -d /tmp/bothy-bench-run.XXXXXX)
 DOCKERD_PID=
 cleanup() {
+  "$BOTHY" --root "$WORK/bothy" rm -f $("$BOTHY" --root "$WORK/bothy" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  "$BOTHY" --root "$WORK/bothy" network rm bothy >/dev/null 2>&1 || true
+  if [ -n "${P:-}" ]; then $P rm -f -t 0 -a >/dev/null 2>&1 || true; fi
   if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null || true; fi
   for m in $(awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null || true
@@ -33,7 +36,7 @@ $P import -q "$WORK/rootfs.tar" bench/busybox:1 >/dev/null
 mkdir -p "$WORK/bundle" && cp -a "$WORK/rootfs" "$WORK/bundle/rootfs"
 (cd "$WORK/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
 
-set -- -n bothy "$BOTHY --root $WORK/bothy run --rm bench/busybox:1 true" \
+set -- -n bothy "$BOTHY --root $WORK/bothy run --rm --network none bench/busybox:1 true" \
   -n podman "$P run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench/busybox:1 true" \
   -n "runc run (bundle)" "runc --root $WORK/runc run -b $WORK/bundle b\$\$"
 if command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; then
@@ -59,7 +62,7 @@ pss() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
 : >"$WORK/mem.txt"
 for i in $(seq "$N"); do
   "$BOTHY" --root "$WORK/bothy" run -d --name "idle$i" bench/busybox:1 sleep 1000 >/dev/null
-  $P run -d --network none --name "idle$i" bench/busybox:1 sleep 1000 >/dev/null
+  $P run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --name "idle$i" bench/busybox:1 sleep 1000 >/dev/null
 done
 sleep 3
 for i in $(seq "$N"); do

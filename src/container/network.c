@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fs.h"
@@ -41,27 +42,36 @@ static const char *prefix_of(const char *cidr)
   return slash ? slash : "/24";
 }
 
-/* force false: nothing to do when the bridge exists (the rules were made
- * with it; both go at a reboot). */
-static int plumb(sqlite3 *db, const char *name, bool force, bothy_error_t *err)
+enum plumbing {
+  PLUMB_FULL,       /* the bridge and the firewall rules, as recorded */
+  PLUMB_BRIDGE,     /* the bridge as recorded; the rules only with a new bridge */
+  PLUMB_IF_MISSING, /* nothing when the bridge exists */
+};
+
+/* The firewall's rules are made with the bridge and go with it at a reboot;
+ * loading libnftables and rewriting the rules costs more than the rest of a
+ * container's network, so starts do it only when the bridge is new. */
+static int plumb(sqlite3 *db, const char *name, enum plumbing how, bothy_error_t *err)
 {
   _cleanup_(bothy_network_freep) struct bothy_network *n = NULL;
   if (bothy_network_get(db, name, &n, err) < 0)
     return -1;
-  if (!force && bothy_net_link_exists(n->bridge))
+  bool existed = bothy_net_link_exists(n->bridge);
+  if (how == PLUMB_IF_MISSING && existed)
     return 0;
   _cleanup_free_ char *gw = xasprintf("%s%s", n->gateway, prefix_of(n->subnet));
   struct bothy_fw_network fw = {
     .name = n->name, .bridge = n->bridge, .subnet = n->subnet, .internal = n->internal
   };
-  if (bothy_net_bridge_ensure(n->bridge, gw, 0, err) < 0 || bothy_fw_network_add(&fw, err) < 0)
+  if (bothy_net_bridge_ensure(n->bridge, gw, 0, err) < 0 ||
+      ((how == PLUMB_FULL || !existed) && bothy_fw_network_add(&fw, err) < 0))
     return bothy_error_prefix(err, "network \"%s\"", n->name);
   return 0;
 }
 
 int bothy_ctr_network_plumb(sqlite3 *db, const char *name, bothy_error_t *err)
 {
-  return plumb(db, name, true, err);
+  return plumb(db, name, PLUMB_FULL, err);
 }
 
 int bothy_ctr_network_unplumb(const char *name, const char *bridge, bothy_error_t *err)
@@ -123,7 +133,7 @@ int bothy_ctr_net_create(sqlite3 *db, const char *root, const char *id,
   /* At create its bridge and rules are made as the record says (a bridge of
    * the same name may be left from elsewhere); each start then only checks
    * the bridge is there. */
-  if (plumb(db, n->name, true, err) < 0)
+  if (plumb(db, n->name, PLUMB_BRIDGE, err) < 0)
     return -1;
   _cleanup_(bothy_endpoint_freep) struct bothy_endpoint *e = NULL;
   if (bothy_endpoint_add(db, n->name, id, NULL, req->aliases, &e, err) < 0)
@@ -307,7 +317,11 @@ int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *
     return bind_netns_of(pid, path, err);
   }
 
-  if (!bothy_netns_exists(path) && bothy_netns_create(path, err) < 0)
+  /* A namespace left by a run that ended without its cleanup goes first,
+   * with what is in it: each start begins from a new one. */
+  if (bothy_netns_exists(path))
+    bothy_netns_delete(path, NULL);
+  if (bothy_netns_create(path, err) < 0)
     return -1;
   struct bothy_endpoint **eps = NULL;
   size_t n = 0;
@@ -317,12 +331,19 @@ int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *
   _cleanup_free_ char *first_ip = NULL, *first_bridge = NULL;
   for (size_t i = 0; i < n; i++) {
     _cleanup_(bothy_network_freep) struct bothy_network *nw = NULL;
-    if (bothy_network_get(db, eps[i]->network, &nw, err) < 0 || plumb(db, nw->name, false, err) < 0)
+    if (bothy_network_get(db, eps[i]->network, &nw, err) < 0 ||
+        plumb(db, nw->name, PLUMB_IF_MISSING, err) < 0)
       goto out;
     _cleanup_free_ char *host = veth_name(id, nw->name);
     _cleanup_free_ char *addr = xasprintf("%s%s", eps[i]->ip, prefix_of(nw->subnet));
     _cleanup_free_ char *ifname = xasprintf("eth%zu", i);
-    if (!bothy_net_link_exists(host)) {
+    /* The same name from the previous run may still be on its way out. */
+    for (int w = 0; w < 200 && bothy_net_link_exists(host); w++) {
+      struct timespec ts = { 0, 10 * 1000 * 1000 };
+      nanosleep(&ts, NULL);
+    }
+    bothy_net_link_delete(host, NULL);
+    {
       struct bothy_veth_opts vo = {
         .bridge = nw->bridge,
         .host_name = host,
@@ -383,17 +404,9 @@ void bothy_ctr_net_down(sqlite3 *db, const char *root, const char *id, json_t *c
   if (bothy_ports_of_container(db, id, &ports, &np, NULL) == 0 && np > 0)
     bothy_fw_ports_remove(id, NULL);
   bothy_port_specs_free(ports, np);
-  /* The host ends of its veths, now: the kernel would remove them with the
-   * namespace, but later, from a work queue. */
-  struct bothy_endpoint **eps = NULL;
-  size_t n = 0;
-  if (bothy_endpoints_of_container(db, id, &eps, &n, NULL) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      _cleanup_free_ char *host = veth_name(id, eps[i]->network);
-      bothy_net_link_delete(host, NULL);
-    }
-    bothy_endpoints_free(eps, n);
-  }
+  /* The host ends of its veths go with the namespace: the kernel removes
+   * them from a work queue, without keeping this command waiting (deleting
+   * one here waits for the network stack to let go of it, ~10 ms). */
   _cleanup_free_ char *path = netns_path(root, id);
   bothy_netns_delete(path, NULL);
   if (streq(mode, "bridge"))
@@ -479,7 +492,7 @@ int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t 
     return bothy_error_set(err, EEXIST, "container %.12s is already on network \"%s\"", id,
                            nw->name);
   _cleanup_(bothy_endpoint_freep) struct bothy_endpoint *e = NULL;
-  if (plumb(db, nw->name, false, err) < 0 ||
+  if (plumb(db, nw->name, PLUMB_BRIDGE, err) < 0 ||
       bothy_endpoint_add(db, nw->name, id, NULL, aliases, &e, err) < 0)
     return -1;
   if (!running_now)

@@ -103,8 +103,9 @@ def test_networks_are_isolated(root):
     bridge = json.loads(ok(root, "network", "inspect", "neta"))[0]["Options"]["bridge"]
     ids = [inspect(root, n)["Id"] for n in ("a", "a2", "b")]
     ok(root, "rm", "-f", "a", "a2", "b")
-    # No veth of theirs is left ("vb" + the first 8 hex digits of the id).
-    assert not any(f"vb{i[:8]}" in links() for i in ids)
+    # No veth of theirs is left ("vb" + the first 8 hex digits of the id): the kernel
+    # removes them with their namespace, from a work queue.
+    until(lambda: not any(f"vb{i[:8]}" in links() for i in ids), what="veths gone")
     ok(root, "network", "rm", "neta", "netb")
     assert bridge not in links()
     assert not any("net:neta" in json.dumps(r) for r in nft_rules())
