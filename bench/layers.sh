@@ -15,6 +15,7 @@ WORK=$(mktemp -d /tmp/bothy-bench-layers.XXXXXX)
 R="$WORK/bothy"
 cleanup() {
   "$BOTHY" --root "$R" rm -f $("$BOTHY" --root "$R" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  "$BOTHY" --root "$R" network rm bothy >/dev/null 2>&1 || true
   for m in $(awk -v w="$WORK" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done

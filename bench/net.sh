@@ -31,8 +31,10 @@ trap cleanup EXIT INT TERM
 
 sh "$REPO/scripts/busybox-rootfs.sh" "$WORK/rootfs"
 mkdir -p "$WORK/rootfs/www"
-# A 16 KiB page: enough bytes per request for throughput to mean something.
+# A small page (connections/s: one connection per request, busybox httpd does not
+# keep connections alive) and a large one (throughput: bytes/s).
 head -c 16384 /dev/zero | tr '\0' x >"$WORK/rootfs/www/index.html"
+head -c 4194304 /dev/zero | tr '\0' y >"$WORK/rootfs/www/big.html"
 tar --numeric-owner -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
 "$BOTHY" --root "$R" import "$WORK/rootfs.tar" bench/busybox:1 >/dev/null
 
@@ -56,9 +58,11 @@ for i in $(seq 50); do
   sleep 0.1
 done
 bench() { wrk -t 2 -c 16 -d "${SECS}s" --latency "$1" 2>&1; }
-bench "http://127.0.0.1:$HP/" >"$WORK/wrk-published.txt"
-bench "http://$IP:8080/" >"$WORK/wrk-bridge.txt"
-bench "http://127.0.0.1:$HOSTP/" >"$WORK/wrk-host.txt"
+for page in index big; do
+  bench "http://127.0.0.1:$HP/$page.html" >"$WORK/wrk-published-$page.txt"
+  bench "http://$IP:8080/$page.html" >"$WORK/wrk-bridge-$page.txt"
+  bench "http://127.0.0.1:$HOSTP/$page.html" >"$WORK/wrk-host-$page.txt"
+done
 
 /usr/bin/python3 - "$WORK" "$UPDATE" "$HERE/RESULTS.md" "$RUNS" "$SECS" <<'PY'
 import datetime, json, re, statistics, sys
@@ -66,21 +70,28 @@ work, update, results, runs, secs = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 med = {r["command"]: statistics.median(r["times"]) for r in json.load(open(f"{work}/start.json"))["results"]}
 def wrk(name):
     t = open(f"{work}/wrk-{name}.txt").read()
+    if "Requests/sec" not in t:
+        raise SystemExit(f"wrk {name}: {t}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
     tr = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", t)
     mult = {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1, "GB": 1024}[tr.group(2)]
     return rps, float(tr.group(1)) * mult
-host = wrk("host")
 lines = ["| start (`run --rm IMAGE true`) | median |", "|---|---:|",
          f"| --network none | {med['none'] * 1000:.1f} ms |",
          f"| bothy's bridge (default) | {med['bridge'] * 1000:.1f} ms |",
-         f"| bridge cost | {(med['bridge'] - med['none']) * 1000:+.1f} ms |", "",
-         "| HTTP, 16 KiB page (wrk -t2 -c16) | requests/s | MiB/s | vs host networking |",
-         "|---|---:|---:|---:|"]
-for name, label in (("host", "--network host"), ("published", "published port on 127.0.0.1"),
-                    ("bridge", "the container's bridge address")):
-    rps, mib = wrk(name)
-    lines.append(f"| {label} | {rps:.0f} | {mib:.1f} | {rps / host[0] * 100:.0f} % |")
+         f"| bridge cost | {(med['bridge'] - med['none']) * 1000:+.1f} ms |"]
+for page, title, unit in (("index", "connections/s: 16 KiB page, a connection per request",
+                           "requests/s"),
+                          ("big", "throughput: 4 MiB page", "MiB/s")):
+    host = wrk(f"host-{page}")
+    lines += ["", f"| {title} (wrk -t2 -c16) | requests/s | MiB/s | vs host networking |",
+              "|---|---:|---:|---:|"]
+    for name, label in (("host", "--network host"),
+                        ("published", "published port on 127.0.0.1"),
+                        ("bridge", "the container's bridge address")):
+        rps, mib = wrk(f"{name}-{page}")
+        ratio = (rps / host[0]) if page == "index" else (mib / host[1])
+        lines.append(f"| {label} | {rps:.0f} | {mib:.1f} | {ratio * 100:.0f} % |")
 text = "\n".join(lines)
 print(text)
 if update:
