@@ -12,7 +12,11 @@ if ! command -v clang >/dev/null 2>&1; then
   exit 1
 fi
 if [ ! -f build-fuzz/build.ninja ]; then
-  CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug >/dev/null
+  # The library is instrumented too (coverage for libFuzzer, ASan and UBSan
+  # checks), not only the harnesses.
+  CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug \
+    -Dc_args=-fsanitize=fuzzer-no-link,address,undefined \
+    -Dc_link_args=-fsanitize=address,undefined >/dev/null
 fi
 harnesses=$(sed -n "s/^foreach f : \[\(.*\)\]/\1/p" tests/fuzz/meson.build | tr -d "',")
 ninja -C build-fuzz $(for h in $harnesses; do printf 'tests/fuzz/fuzz_%s ' $h; done) >/dev/null
