@@ -832,6 +832,27 @@ static char *created_ago(const char *created)
   return xasprintf("%lld days ago", (long long) (s / 86400));
 }
 
+/* docker's PORTS column: "127.0.0.1:8080->80/tcp, ...". */
+static char *ports_of(json_t *doc)
+{
+  json_t *ports = json_object_get(json_object_get(doc, "NetworkSettings"), "Ports");
+  char *s = xstrdup("");
+  const char *key;
+  json_t *binds;
+  json_object_foreach (ports, key, binds) {
+    size_t i;
+    json_t *b;
+    json_array_foreach (binds, i, b) {
+      char *n = xasprintf("%s%s%s:%s->%s", s, *s ? ", " : "",
+                          json_string_value(json_object_get(b, "HostIp")),
+                          json_string_value(json_object_get(b, "HostPort")), key);
+      free(s);
+      s = n;
+    }
+  }
+  return s;
+}
+
 int cmd_container_ps(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -878,15 +899,16 @@ int cmd_container_ps(int argc, char **argv)
       _cleanup_free_ char *cmd = command_of(d);
       json_t *st = json_object_get(d, "State");
       const char *name = json_string_value(json_object_get(d, "Name"));
+      _cleanup_free_ char *ports = ports_of(d);
       json_array_append_new(
-          out,
-          json_pack("{s:O, s:[s], s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "Id",
-                    json_object_get(d, "Id"), "Names", name && *name == '/' ? name + 1 : "",
-                    "Image", json_object_get(json_object_get(d, "Config"), "Image"), "Command", cmd,
-                    "Created", json_object_get(d, "Created"), "State",
-                    json_object_get(st, "Status"), "Status", json_object_get(d, "StatusText"),
-                    "ExitCode", json_object_get(st, "ExitCode"), "Pid", json_object_get(st, "Pid"),
-                    "Labels", json_object_get(json_object_get(d, "Config"), "Labels")));
+          out, json_pack("{s:O, s:[s], s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:s}", "Id",
+                         json_object_get(d, "Id"), "Names", name && *name == '/' ? name + 1 : "",
+                         "Image", json_object_get(json_object_get(d, "Config"), "Image"), "Command",
+                         cmd, "Created", json_object_get(d, "Created"), "State",
+                         json_object_get(st, "Status"), "Status", json_object_get(d, "StatusText"),
+                         "ExitCode", json_object_get(st, "ExitCode"), "Pid",
+                         json_object_get(st, "Pid"), "Labels",
+                         json_object_get(json_object_get(d, "Config"), "Labels"), "Ports", ports));
     }
     _cleanup_free_ char *s = bothy_json_dump(out, true);
     json_decref(out);
@@ -894,8 +916,8 @@ int cmd_container_ps(int argc, char **argv)
     return 0;
   }
   if (!quiet)
-    printf("%-12s   %-20s   %-22s   %-15s   %-28s   %s\n", "CONTAINER ID", "IMAGE", "COMMAND",
-           "CREATED", "STATUS", "NAMES");
+    printf("%-12s   %-20s   %-22s   %-15s   %-28s   %-24s   %s\n", "CONTAINER ID", "IMAGE",
+           "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
   json_array_foreach (list, i, d) {
     const char *id = json_string_value(json_object_get(d, "Id"));
     if (quiet) {
@@ -907,9 +929,10 @@ int cmd_container_ps(int argc, char **argv)
         notrunc || strlen(cmd) <= 20 ? xasprintf("\"%s\"", cmd) : xasprintf("\"%.19s…\"", cmd);
     _cleanup_free_ char *created = created_ago(json_string_value(json_object_get(d, "Created")));
     const char *name = json_string_value(json_object_get(d, "Name"));
-    printf("%-12.*s   %-20s   %-22s   %-15s   %-28s   %s\n", notrunc ? 64 : 12, id,
+    _cleanup_free_ char *ports = ports_of(d);
+    printf("%-12.*s   %-20s   %-22s   %-15s   %-28s   %-24s   %s\n", notrunc ? 64 : 12, id,
            json_string_value(json_object_get(json_object_get(d, "Config"), "Image")), quoted,
-           created, json_string_value(json_object_get(d, "StatusText")),
+           created, json_string_value(json_object_get(d, "StatusText")), ports,
            name && *name == '/' ? name + 1 : "");
   }
   return 0;

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/macros.h"
@@ -38,7 +39,17 @@ int bothy_ensure_cloned_binary(char **argv, bothy_error_t *err)
       return bothy_error_errno(err, "cannot copy the runtime binary");
     left -= n;
   }
-  if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) < 0)
+  /* F_SEAL_WRITE fails with EBUSY while something still holds a reference to
+   * a page of the file: sendfile() splices through a pipe whose buffers may
+   * let go a moment later. Seen once in about a thousand starts; retry. */
+  int r;
+  for (int tries = 0;
+       (r = fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS)) < 0 && errno == EBUSY && tries < 200;
+       tries++) {
+    struct timespec ts = { 0, 1000 * 1000 };
+    nanosleep(&ts, NULL);
+  }
+  if (r < 0)
     return bothy_error_errno(err, "cannot seal the runtime copy");
   fexecve(mfd, argv, environ);
   return bothy_error_errno(err, "cannot execute the sealed runtime copy");

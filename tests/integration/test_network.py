@@ -131,6 +131,9 @@ def test_published_ports(root, workdir):
     # The default address is 127.0.0.1: reachable from the host itself.
     body = until(lambda: _get(f"http://127.0.0.1:{hp}/"), timeout=10, what="published port")
     assert body == b"hello-from-pub\n"
+    assert f"127.0.0.1:{hp}->8080/tcp" in ok(root, "ps")
+    assert json.loads(ok(root, "ps", "--format", "json"))[0]["Ports"] == \
+        f"127.0.0.1:{hp}->8080/tcp"
     # Held: nothing else on the host can take the port while the container runs.
     s = socket.socket()
     with pytest.raises(OSError):
