@@ -45,6 +45,32 @@ void bothy_db_rollback(sqlite3 *db)
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int bothy_db_tx_begin(sqlite3 *db, bothy_error_t *err)
+{
+  if (!sqlite3_get_autocommit(db))
+    return bothy_db_exec(db, "SAVEPOINT bothy_tx", err) < 0 ? -1 : 1;
+  return bothy_db_begin(db, err) < 0 ? -1 : 0;
+}
+
+int bothy_db_tx_commit(sqlite3 *db, int tx, bothy_error_t *err)
+{
+  if (tx == 1)
+    return bothy_db_exec(db, "RELEASE bothy_tx", err);
+  if (bothy_db_commit(db, err) < 0) {
+    bothy_db_rollback(db);
+    return -1;
+  }
+  return 0;
+}
+
+void bothy_db_tx_rollback(sqlite3 *db, int tx)
+{
+  if (tx == 1)
+    sqlite3_exec(db, "ROLLBACK TO bothy_tx; RELEASE bothy_tx", NULL, NULL, NULL);
+  else
+    bothy_db_rollback(db);
+}
+
 int bothy_db_open(const char *path, sqlite3 **ret, bothy_error_t *err)
 {
   sqlite3 *db = NULL;
@@ -119,34 +145,33 @@ int bothy_db_migrate(sqlite3 *db, const char *name, const char *const *migration
       return -1;
     if ((size_t) v >= n)
       return 0;
-    if (bothy_db_begin(db, err) < 0)
+    int tx = bothy_db_tx_begin(db, err);
+    if (tx < 0)
       return -1;
     /* Read again under the write lock: another process may have migrated. */
     if (schema_version(db, name, &v, err) < 0) {
-      bothy_db_rollback(db);
+      bothy_db_tx_rollback(db, tx);
       return -1;
     }
     if ((size_t) v >= n) {
-      bothy_db_rollback(db);
+      bothy_db_tx_rollback(db, tx);
       return 0;
     }
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     if (bothy_db_exec(db, migrations[v], err) < 0 ||
         bothy_db_prepare(db, "INSERT OR REPLACE INTO schema (name, version) VALUES (?, ?)", &st,
                          err) < 0) {
-      bothy_db_rollback(db);
+      bothy_db_tx_rollback(db, tx);
       return bothy_error_prefix(err, "migrating '%s' to version %d", name, v + 1);
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, v + 1);
     if (sqlite3_step(st) != SQLITE_DONE) {
       bothy_db_error(db, err, "recording the schema version");
-      bothy_db_rollback(db);
+      bothy_db_tx_rollback(db, tx);
       return -1;
     }
-    if (bothy_db_commit(db, err) < 0) {
-      bothy_db_rollback(db);
+    if (bothy_db_tx_commit(db, tx, err) < 0)
       return -1;
-    }
   }
 }

@@ -18,7 +18,8 @@ int bothy_db_open(const char *path, sqlite3 **ret, bothy_error_t *err);
 
 /* Brings the tables of `name` to the latest of its migrations: migrations[i]
  * takes version i to i+1. Each runs in its own IMMEDIATE transaction, so two
- * processes migrating at once do it once. */
+ * processes migrating at once do it once (or in a savepoint of the caller's
+ * transaction when one is open). */
 int bothy_db_migrate(sqlite3 *db, const char *name, const char *const *migrations, size_t n,
                      bothy_error_t *err);
 
@@ -28,5 +29,11 @@ int bothy_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, bothy_err
 int bothy_db_begin(sqlite3 *db, bothy_error_t *err);
 int bothy_db_commit(sqlite3 *db, bothy_error_t *err);
 void bothy_db_rollback(sqlite3 *db);
+/* A transaction that nests: BEGIN IMMEDIATE when none is open (returns 0),
+ * else a savepoint inside the caller's (returns 1), so that a failure undoes
+ * only this part. commit and rollback take that value. */
+int bothy_db_tx_begin(sqlite3 *db, bothy_error_t *err);
+int bothy_db_tx_commit(sqlite3 *db, int tx, bothy_error_t *err);
+void bothy_db_tx_rollback(sqlite3 *db, int tx);
 /* Formats the connection's last error: "<what>: <sqlite message>". */
 int bothy_db_error(sqlite3 *db, bothy_error_t *err, const char *what);

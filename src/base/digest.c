@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/xalloc.h"
 #include "base/dl-crypto.h" /* last: redirects the library calls */
@@ -181,4 +182,16 @@ const char *bothy_digest_hex(const char *digest)
   if (bothy_digest_validate(digest, NULL) < 0)
     return NULL;
   return strchr(digest, ':') + 1;
+}
+
+char *bothy_random_hex(size_t nbytes)
+{
+  unsigned char raw[64];
+  if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t) nbytes)
+    abort();
+  char *s = xmalloc(2 * nbytes + 1);
+  for (size_t i = 0; i < nbytes; i++)
+    snprintf(s + 2 * i, 3, "%02x", raw[i]);
+  s[2 * nbytes] = '\0';
+  return s;
 }

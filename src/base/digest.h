@@ -31,5 +31,9 @@ void bothy_sha256_plain(const void *buf, size_t len, unsigned char out[32]);
  * quotes the digest. */
 int bothy_digest_validate(const char *digest, bothy_error_t *err);
 
+/* nbytes random bytes (getrandom) as lowercase hex; 32 bytes: the 64-hex
+ * ids of containers, networks and anonymous volumes. Caller frees. */
+char *bothy_random_hex(size_t nbytes);
+
 /* The hex part of a valid digest ("sha256:ab.." -> "ab.."), or NULL. */
 const char *bothy_digest_hex(const char *digest);

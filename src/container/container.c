@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/db.h"
+#include "base/digest.h"
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/process.h"
@@ -43,17 +45,6 @@
 #define OVERLAYFS_MAGIC 0x794c7630
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static char *new_id(void)
-{
-  unsigned char raw[32];
-  if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-    abort();
-  char *id = xmalloc(65);
-  for (int i = 0; i < 32; i++)
-    snprintf(id + 2 * i, 3, "%02x", raw[i]);
-  return id;
-}
 
 char *bothy_ctr_runtime_root(const struct bothy_ctx *ctx)
 {
@@ -715,7 +706,7 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
     }
   }
 
-  _cleanup_free_ char *id = new_id();
+  _cleanup_free_ char *id = bothy_random_hex(32);
   _cleanup_free_ char *dir = ctr_dir(ctx, id);
   _cleanup_free_ char *upper = xasprintf("%s/upper", dir);
   _cleanup_free_ char *work = xasprintf("%s/work", dir);
@@ -892,13 +883,13 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
       } else {
         /* Made and linked in one transaction: a concurrent prune never
          * sees it unused. */
-        int tx = bothy_inventory_tx_begin(inv, err);
+        int tx = bothy_db_tx_begin(bothy_inventory_db(inv), err);
         if (tx < 0)
           goto out;
         if (bothy_volume_create(inv, ctx->root, NULL, NULL, true, &name, err) < 0 ||
             bothy_inventory_ctr_link_volume(inv, id, name, err) < 0 ||
-            bothy_inventory_tx_commit(inv, tx, err) < 0) {
-          bothy_inventory_tx_rollback(inv, tx);
+            bothy_db_tx_commit(bothy_inventory_db(inv), tx, err) < 0) {
+          bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
           if (name)
             bothy_volume_remove(inv, ctx->root, name, true, NULL);
           free(name);

@@ -127,36 +127,6 @@ sqlite3 *bothy_inventory_db(struct bothy_inventory *inv)
   return inv->db;
 }
 
-/* ---- transactions ------------------------------------------------------- */
-
-int bothy_inventory_tx_begin(struct bothy_inventory *inv, bothy_error_t *err)
-{
-  /* Inside the caller's transaction: a savepoint, so that a failure here
-   * undoes only this call's part. */
-  if (!sqlite3_get_autocommit(inv->db))
-    return bothy_db_exec(inv->db, "SAVEPOINT bothy_inventory", err) < 0 ? -1 : 1;
-  return bothy_db_begin(inv->db, err) < 0 ? -1 : 0;
-}
-
-int bothy_inventory_tx_commit(struct bothy_inventory *inv, int tx, bothy_error_t *err)
-{
-  if (tx == 1)
-    return bothy_db_exec(inv->db, "RELEASE bothy_inventory", err);
-  if (bothy_db_commit(inv->db, err) < 0) {
-    bothy_db_rollback(inv->db);
-    return -1;
-  }
-  return 0;
-}
-
-void bothy_inventory_tx_rollback(struct bothy_inventory *inv, int tx)
-{
-  if (tx == 1)
-    sqlite3_exec(inv->db, "ROLLBACK TO bothy_inventory; RELEASE bothy_inventory", NULL, NULL, NULL);
-  else
-    bothy_db_rollback(inv->db);
-}
-
 /* ---- names -------------------------------------------------------------- */
 
 static bool is_name_char(char c)
@@ -532,7 +502,7 @@ int bothy_inventory_ctr_add(struct bothy_inventory *inv, struct bothy_ctr_record
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        &st, err) < 0)
     return -1;
-  int tx = bothy_inventory_tx_begin(inv, err);
+  int tx = bothy_db_tx_begin(inv->db, err);
   if (tx < 0)
     return -1;
   _cleanup_free_ char *generated = NULL;
@@ -567,14 +537,14 @@ int bothy_inventory_ctr_add(struct bothy_inventory *inv, struct bothy_ctr_record
       set_code(err, EEXIST, "a container with id %s already exists", r->id);
     else
       bothy_db_error(db, err, "adding the container");
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(inv->db, tx);
     return bothy_error_ret(err);
   }
   if (link_volumes(db, r->id, r->volumes, err) < 0) {
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(inv->db, tx);
     return bothy_error_ret(err);
   }
-  if (bothy_inventory_tx_commit(inv, tx, err) < 0)
+  if (bothy_db_tx_commit(inv->db, tx, err) < 0)
     return -1;
   if (generated)
     r->name = TAKE_PTR(generated);
@@ -708,7 +678,7 @@ int bothy_inventory_ctr_set_config(struct bothy_inventory *inv, const char *id, 
 int bothy_inventory_ctr_link_volume(struct bothy_inventory *inv, const char *id, const char *volume,
                                     bothy_error_t *err)
 {
-  int tx = bothy_inventory_tx_begin(inv, err);
+  int tx = bothy_db_tx_begin(inv->db, err);
   if (tx < 0)
     return -1;
   int r = container_exists(inv->db, id, err);
@@ -717,10 +687,10 @@ int bothy_inventory_ctr_link_volume(struct bothy_inventory *inv, const char *id,
   if (r > 0)
     r = link_volumes(inv->db, id, (char *const[]){ (char *) volume, NULL }, err);
   if (r < 0) {
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(inv->db, tx);
     return bothy_error_ret(err);
   }
-  return bothy_inventory_tx_commit(inv, tx, err);
+  return bothy_db_tx_commit(inv->db, tx, err);
 }
 
 int bothy_inventory_ctr_remove(struct bothy_inventory *inv, const char *id, bothy_error_t *err)
@@ -732,26 +702,26 @@ int bothy_inventory_ctr_remove(struct bothy_inventory *inv, const char *id, both
     return -1;
   sqlite3_bind_text(links, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_text(ctr, 1, id, -1, SQLITE_STATIC);
-  int tx = bothy_inventory_tx_begin(inv, err);
+  int tx = bothy_db_tx_begin(inv->db, err);
   if (tx < 0)
     return -1;
   if (sqlite3_step(links) != SQLITE_DONE || sqlite3_step(ctr) != SQLITE_DONE) {
     bothy_db_error(inv->db, err, "removing the container");
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(inv->db, tx);
     return -1;
   }
   if (sqlite3_changes(inv->db) == 0) {
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(inv->db, tx);
     return set_code(err, ENOENT, "no such container: %s", id);
   }
-  return bothy_inventory_tx_commit(inv, tx, err);
+  return bothy_db_tx_commit(inv->db, tx, err);
 }
 
 int bothy_inventory_userns_alloc(struct bothy_inventory *inv, const char *id, uint32_t base,
                                  uint32_t size, uint32_t limit, uint32_t *ret_start,
                                  bothy_error_t *err)
 {
-  int tx = bothy_inventory_tx_begin(inv, err);
+  int tx = bothy_db_tx_begin(inv->db, err);
   if (tx < 0)
     return -1;
   /* The first free slot: ranges are all of one size, aligned on it. */
@@ -788,11 +758,11 @@ int bothy_inventory_userns_alloc(struct bothy_inventory *inv, const char *id, ui
     bothy_db_error(inv->db, err, "recording a uid range");
     goto fail;
   }
-  if (bothy_inventory_tx_commit(inv, tx, err) < 0)
+  if (bothy_db_tx_commit(inv->db, tx, err) < 0)
     goto fail;
   *ret_start = (uint32_t) next;
   return 0;
 fail:
-  bothy_inventory_tx_rollback(inv, tx);
+  bothy_db_tx_rollback(inv->db, tx);
   return err && *err ? bothy_error_ret(err) : -1;
 }

@@ -128,10 +128,5 @@ int bothy_inventory_userns_alloc(struct bothy_inventory *inv, const char *id, ui
                                  uint32_t size, uint32_t limit, uint32_t *ret_start,
                                  bothy_error_t *err);
 
-/* For container/volume.c: the same transaction discipline. begin opens a
- * BEGIN IMMEDIATE transaction (returns 0), or a SAVEPOINT inside the
- * caller's (returns 1); commit and rollback take that value and end
- * whichever it was. Not for other callers. */
-int bothy_inventory_tx_begin(struct bothy_inventory *inv, bothy_error_t *err);
-int bothy_inventory_tx_commit(struct bothy_inventory *inv, int tx, bothy_error_t *err);
-void bothy_inventory_tx_rollback(struct bothy_inventory *inv, int tx);
+/* Transactions across calls: bothy_db_tx_begin/commit/rollback (base/db.h)
+ * on bothy_inventory_db(); every function here nests inside them. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/db.h"
+#include "base/digest.h"
 #include "base/fs.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
@@ -75,22 +76,6 @@ static bool volume_name_valid(const char *name)
   return true;
 }
 
-static void random_bytes(void *buf, size_t len)
-{
-  if (getrandom(buf, len, 0) != (ssize_t) len)
-    abort();
-}
-
-static char *random_hex(size_t bytes)
-{
-  unsigned char raw[32];
-  random_bytes(raw, bytes);
-  char *s = xmalloc(2 * bytes + 1);
-  for (size_t i = 0; i < bytes; i++)
-    snprintf(s + 2 * i, 3, "%02x", raw[i]);
-  return s;
-}
-
 /* ".tmp-PID-START-RANDOM": the process that owns it, so that a cleaner can
  * tell a crash's leftover from a directory being filled right now. */
 static char *tmp_name(void)
@@ -103,7 +88,7 @@ static char *tmp_name(void)
     self_start = bothy_proc_start_time(pid);
     self = pid;
   }
-  _cleanup_free_ char *rnd = random_hex(8);
+  _cleanup_free_ char *rnd = bothy_random_hex(8);
   return xasprintf(TMP_PREFIX "%d-%llu-%s", (int) pid, self_start, rnd);
 }
 
@@ -200,7 +185,7 @@ int bothy_volume_create(struct bothy_inventory *inv, const char *root, const cha
   int tx = -1, r;
 
   if (!name) {
-    generated = random_hex(32);
+    generated = bothy_random_hex(32);
     name = generated;
     anonymous = true;
   } else if (!volume_name_valid(name)) {
@@ -241,13 +226,13 @@ int bothy_volume_create(struct bothy_inventory *inv, const char *root, const cha
                        "INSERT INTO volumes (name, created, labels, anonymous) VALUES (?, ?, ?, ?)",
                        &st, err) < 0)
     goto fail_tmp;
-  tx = bothy_inventory_tx_begin(inv, err);
+  tx = bothy_db_tx_begin(bothy_inventory_db(inv), err);
   if (tx < 0)
     goto fail_tmp;
   /* Again under the write lock: someone may have made it meanwhile. */
   r = record_exists(db, name, err);
   if (r != 0) {
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
     bothy_rm_rf_at(dfd, tmp, NULL);
     if (r < 0)
       return -1;
@@ -270,7 +255,7 @@ int bothy_volume_create(struct bothy_inventory *inv, const char *root, const cha
     bothy_error_errno(err, "cannot create volume directory '%s/volumes/%s'", root, name);
     goto fail_tx;
   }
-  if (bothy_inventory_tx_commit(inv, tx, err) < 0) {
+  if (bothy_db_tx_commit(bothy_inventory_db(inv), tx, err) < 0) {
     /* The record is not there: neither may the directory be. */
     renameat(dfd, name, dfd, tmp);
     if (orphan)
@@ -285,7 +270,7 @@ exists:
   return 0;
 
 fail_tx:
-  bothy_inventory_tx_rollback(inv, tx);
+  bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
   if (orphan)
     renameat(dfd, orphan, dfd, name);
 fail_tmp:
@@ -406,13 +391,13 @@ int bothy_volume_remove(struct bothy_inventory *inv, const char *root, const cha
   _cleanup_close_ int dfd = open_volumes_dir(root, err);
   if (dfd < 0)
     return -1;
-  int tx = bothy_inventory_tx_begin(inv, err);
+  int tx = bothy_db_tx_begin(bothy_inventory_db(inv), err);
   if (tx < 0)
     return -1;
   _cleanup_free_ char *user = NULL, *tmp = NULL;
   int r = record_exists(db, name, err);
   if (r == 0) {
-    bothy_inventory_tx_rollback(inv, tx);
+    bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
     return force ? 0 : set_code(err, ENOENT, "no such volume: %s", name);
   }
   if (r < 0 || volume_user(db, name, &user, err) < 0)
@@ -426,7 +411,7 @@ int bothy_volume_remove(struct bothy_inventory *inv, const char *root, const cha
   /* Out of sight first: a half-deleted volume is never visible as NAME. */
   if (move_aside(dfd, name, &tmp, err) < 0)
     goto fail;
-  if (bothy_inventory_tx_commit(inv, tx, err) < 0) {
+  if (bothy_db_tx_commit(bothy_inventory_db(inv), tx, err) < 0) {
     if (tmp)
       renameat(dfd, tmp, dfd, name);
     return bothy_error_prefix(err, "removing volume %s", name);
@@ -438,7 +423,7 @@ int bothy_volume_remove(struct bothy_inventory *inv, const char *root, const cha
   return 0;
 
 fail:
-  bothy_inventory_tx_rollback(inv, tx);
+  bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
   return bothy_error_ret(err);
 }
 
@@ -500,7 +485,7 @@ int bothy_volume_prune(struct bothy_inventory *inv, const char *root, bool all, 
   _cleanup_strv_free_ char **removed = NULL;
   /* Pairs: the name a directory had, the .tmp-* name it has now. */
   _cleanup_strv_free_ char **moved = NULL;
-  int tx = bothy_inventory_tx_begin(inv, err);
+  int tx = bothy_db_tx_begin(bothy_inventory_db(inv), err);
   if (tx < 0)
     return -1;
   if (unused_volumes(db, all, &removed, err) < 0)
@@ -535,7 +520,7 @@ int bothy_volume_prune(struct bothy_inventory *inv, const char *root, bool all, 
       }
     }
   }
-  if (bothy_inventory_tx_commit(inv, tx, err) < 0)
+  if (bothy_db_tx_commit(bothy_inventory_db(inv), tx, err) < 0)
     goto undo;
 
   uint64_t bytes = 0;
@@ -550,7 +535,7 @@ int bothy_volume_prune(struct bothy_inventory *inv, const char *root, bool all, 
   return 0;
 
 fail:
-  bothy_inventory_tx_rollback(inv, tx);
+  bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
 undo:
   for (size_t i = 0; moved && moved[i]; i += 2)
     renameat(dfd, moved[i + 1], dfd, moved[i]);

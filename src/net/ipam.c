@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "base/db.h"
+#include "base/digest.h"
 #include "base/json.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
@@ -54,81 +55,16 @@ static const char *const migrations[] = {
   "CREATE INDEX ports_by_container ON ports(container);",
 };
 
-static int schema_version(sqlite3 *db, int *ret, bothy_error_t *err)
-{
-  _cleanup_stmt_ sqlite3_stmt *st = NULL;
-  if (bothy_db_prepare(db, "SELECT version FROM schema WHERE name = 'net'", &st, err) < 0)
-    return -1;
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return bothy_db_error(db, err, "reading the schema version");
-  *ret = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-  return 0;
-}
-
 int bothy_net_migrate(sqlite3 *db, bothy_error_t *err)
 {
-  if (sqlite3_get_autocommit(db))
-    return bothy_db_migrate(db, "net", migrations, ARRAY_SIZE(migrations), err);
-  /* Inside the caller's transaction bothy_db_migrate cannot open its own:
-   * migrate in a savepoint of the caller's instead. */
-  int v = 0;
-  if (bothy_db_exec(db,
-                    "CREATE TABLE IF NOT EXISTS schema (name TEXT PRIMARY KEY, version "
-                    "INTEGER NOT NULL)",
-                    err) < 0 ||
-      schema_version(db, &v, err) < 0)
-    return -1;
-  if ((size_t) v >= ARRAY_SIZE(migrations))
-    return 0;
-  if (bothy_db_exec(db, "SAVEPOINT bothy_net_migrate", err) < 0)
-    return -1;
-  for (; (size_t) v < ARRAY_SIZE(migrations); v++) {
-    if (bothy_db_exec(db, migrations[v], err) < 0) {
-      sqlite3_exec(db, "ROLLBACK TO bothy_net_migrate; RELEASE bothy_net_migrate", NULL, NULL,
-                   NULL);
-      return bothy_error_prefix(err, "migrating 'net' to version %d", v + 1);
-    }
-  }
-  _cleanup_free_ char *sql =
-      xasprintf("INSERT OR REPLACE INTO schema (name, version) VALUES ('net', %d)", v);
-  if (bothy_db_exec(db, sql, err) < 0) {
-    sqlite3_exec(db, "ROLLBACK TO bothy_net_migrate; RELEASE bothy_net_migrate", NULL, NULL, NULL);
-    return -1;
-  }
-  return bothy_db_exec(db, "RELEASE bothy_net_migrate", err);
+  return bothy_db_migrate(db, "net", migrations, ARRAY_SIZE(migrations), err);
 }
-
-/* ---- transactions ------------------------------------------------------- */
 
 int bothy_net_tx_begin(sqlite3 *db, bothy_error_t *err)
 {
   if (bothy_net_migrate(db, err) < 0)
     return -1;
-  /* Inside the caller's transaction: a savepoint, so that a failure here
-   * undoes only this call's part. */
-  if (!sqlite3_get_autocommit(db))
-    return bothy_db_exec(db, "SAVEPOINT bothy_net", err) < 0 ? -1 : 1;
-  return bothy_db_begin(db, err) < 0 ? -1 : 0;
-}
-
-int bothy_net_tx_commit(sqlite3 *db, int tx, bothy_error_t *err)
-{
-  if (tx == 1)
-    return bothy_db_exec(db, "RELEASE bothy_net", err);
-  if (bothy_db_commit(db, err) < 0) {
-    bothy_db_rollback(db);
-    return -1;
-  }
-  return 0;
-}
-
-void bothy_net_tx_rollback(sqlite3 *db, int tx)
-{
-  if (tx == 1)
-    sqlite3_exec(db, "ROLLBACK TO bothy_net; RELEASE bothy_net", NULL, NULL, NULL);
-  else
-    bothy_db_rollback(db);
+  return bothy_db_tx_begin(db, err);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -166,17 +102,6 @@ static bool is_lower_hex(const char *s, size_t min, size_t max)
     if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
       return false;
   return n >= min && n <= max;
-}
-
-static char *random_id(void)
-{
-  unsigned char raw[32];
-  if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
-    abort();
-  char *s = xmalloc(2 * sizeof(raw) + 1);
-  for (size_t i = 0; i < sizeof(raw); i++)
-    snprintf(s + 2 * i, 3, "%02x", raw[i]);
-  return s;
 }
 
 /* Dotted-quad IPv4 only (inet_pton's AF_INET: no shorthand, no leading
@@ -604,7 +529,7 @@ static int network_insert(sqlite3 *db, const struct bothy_network_req *req,
   for (int attempt = 0;; attempt++) {
     free(n->id);
     free(n->bridge);
-    n->id = random_id();
+    n->id = bothy_random_hex(32);
     n->bridge = streq(n->name, BOTHY_NETWORK_DEFAULT) ? xstrdup(BOTHY_NETWORK_DEFAULT_BRIDGE)
                                                       : xasprintf("bothy%.8s", n->id);
     sqlite3_reset(st);
@@ -659,10 +584,10 @@ int bothy_network_create(sqlite3 *db, const struct bothy_network_req *req,
     return -1;
   _cleanup_network_ struct bothy_network *n = NULL;
   if (network_insert(db, req, overlaps, ud, &n, err) < 0) {
-    bothy_net_tx_rollback(db, tx);
+    bothy_db_tx_rollback(db, tx);
     return bothy_error_ret(err);
   }
-  if (bothy_net_tx_commit(db, tx, err) < 0)
+  if (bothy_db_tx_commit(db, tx, err) < 0)
     return -1;
   if (ret)
     *ret = TAKE_PTR(n);
@@ -693,10 +618,10 @@ int bothy_network_default(sqlite3 *db, bothy_net_overlaps_fn overlaps, void *ud,
       r = network_insert(db, &req, overlaps, ud, &n, err);
     }
     if (r < 0) {
-      bothy_net_tx_rollback(db, tx);
+      bothy_db_tx_rollback(db, tx);
       return bothy_error_prefix(err, "creating the default network");
     }
-    if (bothy_net_tx_commit(db, tx, err) < 0)
+    if (bothy_db_tx_commit(db, tx, err) < 0)
       return -1;
   }
   if (ret)
@@ -740,10 +665,10 @@ int bothy_network_remove(sqlite3 *db, const char *name, bothy_error_t *err)
   if (tx < 0)
     return -1;
   if (network_delete(db, name, err) < 0) {
-    bothy_net_tx_rollback(db, tx);
+    bothy_db_tx_rollback(db, tx);
     return bothy_error_ret(err);
   }
-  return bothy_net_tx_commit(db, tx, err);
+  return bothy_db_tx_commit(db, tx, err);
 }
 
 /* ---- endpoints ---------------------------------------------------------- */
@@ -963,10 +888,10 @@ int bothy_endpoint_add(sqlite3 *db, const char *network, const char *container, 
     return -1;
   _cleanup_endpoint_ struct bothy_endpoint *e = NULL;
   if (endpoint_insert(db, network, container, ip, aliases, &e, err) < 0) {
-    bothy_net_tx_rollback(db, tx);
+    bothy_db_tx_rollback(db, tx);
     return bothy_error_ret(err);
   }
-  if (bothy_net_tx_commit(db, tx, err) < 0)
+  if (bothy_db_tx_commit(db, tx, err) < 0)
     return -1;
   if (ret)
     *ret = TAKE_PTR(e);

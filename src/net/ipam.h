@@ -150,9 +150,6 @@ int bothy_endpoints_of_container(sqlite3 *db, const char *container, struct both
 int bothy_endpoints_of_network(sqlite3 *db, const char *network, struct bothy_endpoint ***ret,
                                size_t *ret_n, bothy_error_t *err);
 
-/* For net/ports.c: the same transaction discipline. begin opens BEGIN
- * IMMEDIATE (returns 0) or a SAVEPOINT inside the caller's transaction
- * (returns 1); commit and rollback take that value. */
+/* For net/ports.c: the "net" tables migrated, then bothy_db_tx_begin();
+ * end it with bothy_db_tx_commit/rollback (base/db.h). */
 int bothy_net_tx_begin(sqlite3 *db, bothy_error_t *err);
-int bothy_net_tx_commit(sqlite3 *db, int tx, bothy_error_t *err);
-void bothy_net_tx_rollback(sqlite3 *db, int tx);

@@ -438,11 +438,11 @@ int bothy_ports_reserve(sqlite3 *db, const char *container, struct bothy_port_sp
     }
   }
   if (r < 0) {
-    bothy_net_tx_rollback(db, tx);
+    bothy_db_tx_rollback(db, tx);
     close_all(fds, done);
     return r;
   }
-  if (bothy_net_tx_commit(db, tx, err) < 0) {
+  if (bothy_db_tx_commit(db, tx, err) < 0) {
     close_all(fds, n);
     return -1;
   }
