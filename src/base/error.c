@@ -38,6 +38,17 @@ int bothy_error_set(bothy_error_t *err, int code, const char *fmt, ...)
   return r;
 }
 
+int bothy_error_set_code(bothy_error_t *err, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  bothy_error_setv(err, 0, fmt, ap);
+  va_end(ap);
+  if (err && *err)
+    (*err)->code = code;
+  return code ? -code : -1;
+}
+
 int bothy_error_prefix(bothy_error_t *err, const char *fmt, ...)
 {
   if (!err || !*err)

@@ -30,6 +30,9 @@ int bothy_error_set(bothy_error_t *err, int code, const char *fmt, ...) _printf_
 int bothy_error_setv(bothy_error_t *err, int code, const char *fmt, va_list ap) _printf_(3, 0);
 /* Same, with code = errno at the time of the call. */
 #define bothy_error_errno(err, ...) bothy_error_set((err), errno, __VA_ARGS__)
+/* Sets *err with that code but a message of its own: no strerror appended
+ * (when the message already says what went wrong). Returns -code (or -1). */
+int bothy_error_set_code(bothy_error_t *err, int code, const char *fmt, ...) _printf_(3, 4);
 
 /* Prefixes the current error's message: "<fmt>: <old message>". Returns the
  * same negative value bothy_error_set would for the existing code. */

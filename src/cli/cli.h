@@ -79,6 +79,9 @@ int cmd_push(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 
+/* Building images (build.c). */
+int cmd_build(int argc, char **argv);
+
 /* Image archives and rootfs tarballs (archive.c). */
 int cmd_load(int argc, char **argv);
 int cmd_save(int argc, char **argv);

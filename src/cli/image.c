@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
+#include "build/builder.h"
 #include "cli/cli.h"
 #include "container/inventory.h"
 #include "image/images.h"
@@ -345,8 +346,13 @@ int cmd_prune(int argc, char **argv)
     return 1;
   bothy_error_t err = NULL;
   _cleanup_strv_free_ char **removed = NULL, **in_use = NULL;
-  if (images_in_use(&in_use, &err) < 0 || bothy_images_prune(imgs, in_use, &removed, &err) < 0)
+  /* The build cache goes first: its layers are then what no image needs. */
+  size_t n_cache = 0;
+  if (bothy_build_cache_prune(cli_root(), &n_cache, &err) < 0 || images_in_use(&in_use, &err) < 0 ||
+      bothy_images_prune(imgs, in_use, &removed, &err) < 0)
     return cli_fail(&err);
+  if (n_cache)
+    printf("removed %zu build cache entries\n", n_cache);
   for (size_t i = 0; removed && removed[i]; i++)
     printf("removed %s\n", removed[i]);
   printf("%zu removed\n", strv_length(removed));

@@ -801,6 +801,13 @@ static int resolve_user(const char *spec, const char *rootfs, uint32_t *ret_uid,
   return 0;
 }
 
+int bothy_image_lookup_user(const char *spec, const char *rootfs, uint32_t *ret_uid,
+                            uint32_t *ret_gid, bothy_error_t *err)
+{
+  _cleanup_json_ json_t *gids = NULL;
+  return resolve_user(spec, rootfs, ret_uid, ret_gid, &gids, err);
+}
+
 /* ---- mounts ---- */
 
 static const struct {

@@ -82,3 +82,8 @@ struct bothy_run_opts {
 int bothy_container_oci_spec(const struct bothy_image_config *img, const struct bothy_run_opts *o,
                              const char *id, const char *rootfs, const char *etc_dir, json_t **ret,
                              bothy_error_t *err);
+
+/* A user ("name", "uid", "name:group", "uid:gid") looked up in the image
+ * whose files are at rootfs, with the rules above (COPY --chown, USER). */
+int bothy_image_lookup_user(const char *spec, const char *rootfs, uint32_t *ret_uid,
+                            uint32_t *ret_gid, bothy_error_t *err);

@@ -24,15 +24,20 @@
   X(archive_entry_rdevmajor)                                                                       \
   X(archive_entry_rdevminor)                                                                       \
   X(archive_entry_set_gid)                                                                         \
+  X(archive_entry_set_hardlink)                                                                    \
   X(archive_entry_set_mode)                                                                        \
   X(archive_entry_set_mtime)                                                                       \
   X(archive_entry_set_pathname)                                                                    \
+  X(archive_entry_set_rdevmajor)                                                                   \
+  X(archive_entry_set_rdevminor)                                                                   \
   X(archive_entry_set_size)                                                                        \
+  X(archive_entry_set_symlink)                                                                     \
   X(archive_entry_set_uid)                                                                         \
   X(archive_entry_size)                                                                            \
   X(archive_entry_size_is_set)                                                                     \
   X(archive_entry_symlink)                                                                         \
   X(archive_entry_uid)                                                                             \
+  X(archive_entry_xattr_add_entry)                                                                 \
   X(archive_entry_xattr_next)                                                                      \
   X(archive_entry_xattr_reset)                                                                     \
   X(archive_error_string)                                                                          \
@@ -58,8 +63,11 @@
   X(archive_write_free)                                                                            \
   X(archive_write_header)                                                                          \
   X(archive_write_new)                                                                             \
+  X(archive_write_open2)                                                                           \
   X(archive_write_open_fd)                                                                         \
   X(archive_write_set_bytes_in_last_block)                                                         \
+  X(archive_write_set_bytes_per_block)                                                             \
+  X(archive_write_set_format_option)                                                               \
   X(archive_write_set_format_pax_restricted)
 
 #define BOTHY_DL_DECLARE(f) extern __typeof__(f) *sym_##f;
@@ -86,15 +94,20 @@ int bothy_dlopen_archive(bothy_error_t *err);
 #define archive_entry_rdevmajor                 sym_archive_entry_rdevmajor
 #define archive_entry_rdevminor                 sym_archive_entry_rdevminor
 #define archive_entry_set_gid                   sym_archive_entry_set_gid
+#define archive_entry_set_hardlink              sym_archive_entry_set_hardlink
 #define archive_entry_set_mode                  sym_archive_entry_set_mode
 #define archive_entry_set_mtime                 sym_archive_entry_set_mtime
 #define archive_entry_set_pathname              sym_archive_entry_set_pathname
+#define archive_entry_set_rdevmajor             sym_archive_entry_set_rdevmajor
+#define archive_entry_set_rdevminor             sym_archive_entry_set_rdevminor
 #define archive_entry_set_size                  sym_archive_entry_set_size
+#define archive_entry_set_symlink               sym_archive_entry_set_symlink
 #define archive_entry_set_uid                   sym_archive_entry_set_uid
 #define archive_entry_size                      sym_archive_entry_size
 #define archive_entry_size_is_set               sym_archive_entry_size_is_set
 #define archive_entry_symlink                   sym_archive_entry_symlink
 #define archive_entry_uid                       sym_archive_entry_uid
+#define archive_entry_xattr_add_entry           sym_archive_entry_xattr_add_entry
 #define archive_entry_xattr_next                sym_archive_entry_xattr_next
 #define archive_entry_xattr_reset               sym_archive_entry_xattr_reset
 #define archive_error_string                    sym_archive_error_string
@@ -120,7 +133,10 @@ int bothy_dlopen_archive(bothy_error_t *err);
 #define archive_write_free                      sym_archive_write_free
 #define archive_write_header                    sym_archive_write_header
 #define archive_write_new                       sym_archive_write_new
+#define archive_write_open2                     sym_archive_write_open2
 #define archive_write_open_fd                   sym_archive_write_open_fd
 #define archive_write_set_bytes_in_last_block   sym_archive_write_set_bytes_in_last_block
+#define archive_write_set_bytes_per_block       sym_archive_write_set_bytes_per_block
+#define archive_write_set_format_option         sym_archive_write_set_format_option
 #define archive_write_set_format_pax_restricted sym_archive_write_set_format_pax_restricted
 #endif

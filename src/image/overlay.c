@@ -10,6 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <stdbool.h>
+#include "base/macros.h"
 #include "base/xalloc.h"
 
 static int fsconfig_str(int fd, const char *key, const char *value)
@@ -59,8 +61,29 @@ static size_t common_dir_len(const char *const *lowers, size_t n)
   return len;
 }
 
+static int overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
+                         const char *target, bothy_error_t *err);
+
 int bothy_overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
                         const char *target, bothy_error_t *err)
+{
+  /* One layer twice in the stack (two steps that made the same content)
+   * is refused by overlayfs (ELOOP). Only its topmost place matters: the
+   * lower copy shows nothing the upper one does not already show, or hide. */
+  _cleanup_free_ const char **uniq = xcalloc(n + 1, sizeof(char *));
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool seen = false;
+    for (size_t j = 0; j < k && !seen; j++)
+      seen = streq(uniq[j], lowers[i]);
+    if (!seen)
+      uniq[k++] = lowers[i];
+  }
+  return overlay_mount(uniq, k, upper, work, target, err);
+}
+
+static int overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
+                         const char *target, bothy_error_t *err)
 {
   if (n == 0)
     return bothy_error_set(err, EINVAL, "overlay for '%s': no layers", target);
