@@ -49,16 +49,17 @@ printf '#!/bin/sh\necho "$GREETING from app"\n' >"$WORK/ctx/app.sh"
 sed 's|^FROM bench/busybox:1|FROM localhost/bench/busybox:1|' "$WORK/ctx/Containerfile" \
   >"$WORK/ctx/Containerfile.peer"
 
-B_BOTHY="$BOTHY --root $WORK/bothy build -q -t bench/app:1 $WORK/ctx"
-B_BUILDAH="buildah $S build --layers -q --isolation chroot -f $WORK/ctx/Containerfile.peer -t bench/app:1 $WORK/ctx"
-B_PODMAN="$P build --layers -q --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -f $WORK/ctx/Containerfile.peer -t bench/app:2 $WORK/ctx"
+B_BOTHY="$BOTHY --root $WORK/bothy build -q -t bench/app:1"
+B_BUILDAH="buildah $S build --layers -q --runtime runc -f $WORK/ctx/Containerfile.peer -t bench/app:1"
+B_PODMAN="$P build --layers -q --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -f $WORK/ctx/Containerfile.peer -t bench/app:2"
 # The changed input: a new app.sh each run.
 CHANGE="sh -c 'printf \"#!/bin/sh\\necho changed %s\\n\" \$(date +%s%N) > $WORK/ctx/app.sh'"
 
 # Sanity: every tool builds it, and bothy's image runs.
-$B_BOTHY >/dev/null
-$B_BUILDAH >/dev/null
-$B_PODMAN >/dev/null
+C=$WORK/ctx
+$B_BOTHY $C >/dev/null
+$B_BUILDAH $C >/dev/null
+$B_PODMAN $C >/dev/null
 out=$("$BOTHY" --root "$WORK/bothy" run --rm --network none bench/app:1)
 [ "$out" = "hello from app" ] || { echo "build.sh: the image does not run: $out" >&2; exit 1; }
 
@@ -67,10 +68,11 @@ hf() {
   hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$WORK/$name.json" "$@" \
     >"$WORK/$name.log" 2>&1 || { cat "$WORK/$name.log"; exit 1; }
 }
-hf warm -n bothy "$B_BOTHY" -n buildah "$B_BUILDAH" -n podman "$B_PODMAN"
-hf cold -n bothy "$B_BOTHY --no-cache" -n buildah "$B_BUILDAH --no-cache" \
-  -n podman "$B_PODMAN --no-cache"
-hf changed --prepare "$CHANGE" -n bothy "$B_BOTHY" -n buildah "$B_BUILDAH" -n podman "$B_PODMAN"
+hf warm -n bothy "$B_BOTHY $C" -n buildah "$B_BUILDAH $C" -n podman "$B_PODMAN $C"
+hf cold -n bothy "$B_BOTHY --no-cache $C" -n buildah "$B_BUILDAH --no-cache $C" \
+  -n podman "$B_PODMAN --no-cache $C"
+hf changed --prepare "$CHANGE" -n bothy "$B_BOTHY $C" -n buildah "$B_BUILDAH $C" \
+  -n podman "$B_PODMAN $C"
 
 /usr/bin/python3 - "$WORK" "$UPDATE" "$HERE/RESULTS.md" "$RUNS" "$DRIVER" <<'PY'
 import datetime, json, statistics, sys

@@ -1504,6 +1504,9 @@ static int do_run(struct builder *b, size_t si, struct bstate *s, const struct b
       goto out;
     }
     if (pump.pid == 0) {
+      /* Not the build's lock: a killed build must be seen as dead while
+       * its orphaned pump still runs. */
+      close(b->lockfd);
       close(pfd[1]);
       pump_child(pfd[0], out_fd, pump.log_fd);
     }

@@ -73,7 +73,7 @@ int cmd_build(int argc, char **argv)
   optind = 0;
   opterr = 0;
   for (;;) {
-    int c = getopt_long(argc, argv, "+f:t:q", opts, NULL);
+    int c = getopt_long(argc, argv, "f:t:q", opts, NULL);
     if (c == -1)
       break;
     switch (c) {

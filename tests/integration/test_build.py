@@ -469,3 +469,31 @@ CMD ["hello"]
     assert run(root, "hello:1") == "hello from gcc\n"
     c = config(root, "hello:1")
     assert len(c["rootfs"]["diff_ids"]) == len(config(root, "bb:1")["rootfs"]["diff_ids"]) + 1
+
+
+def test_killed_build_is_cleaned_up_by_the_next(root, ctx):
+    import signal
+    import time
+    write(ctx, {"Containerfile": "FROM bb:1\nRUN echo started; sleep 60\n"})
+    p = subprocess.Popen([BOTHY, "--root", root, "build", "-t", "k:1", ctx],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        # Wait until the RUN has started: its output comes through.
+        deadline = time.monotonic() + 60
+        for line in p.stdout:
+            if line.strip() == "started" or time.monotonic() > deadline:
+                break
+        builds = os.path.join(root, "build")
+        assert os.listdir(builds)
+        assert [l for l in open("/proc/self/mountinfo") if builds in l.split()[4]]
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    # The next build finds the dead one's directory unlocked: its container is killed,
+    # its mounts go, its directory too.
+    write(ctx, {"Containerfile": "FROM bb:1\nRUN echo second > /s\n"})
+    build(root, ctx, "-t", "k:2")
+    assert os.listdir(os.path.join(root, "build")) == []
+    assert not [l for l in open("/proc/self/mountinfo") if root in l.split()[4]]
+    assert not os.listdir(os.path.join(root, "runtime")) or \
+        all(not d.startswith("build-") for d in os.listdir(os.path.join(root, "runtime")))
