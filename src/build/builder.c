@@ -396,6 +396,23 @@ static int base_env(const char *image, const char *platform, void *userdata, cha
   return 0;
 }
 
+static int base_onbuild(const char *image, void *userdata, char ***ret, bothy_error_t *err)
+{
+  struct builder *b = userdata;
+  struct base_image *bi;
+  if (get_base(b, image, &bi, err) < 0)
+    return -1;
+  char **v = NULL;
+  json_t *a = json_object_get(json_object_get(bi->config, "config"), "OnBuild");
+  size_t i;
+  json_t *e;
+  json_array_foreach (a, i, e)
+    if (json_is_string(e))
+      strv_push(&v, xstrdup(json_string_value(e)));
+  *ret = v;
+  return 0;
+}
+
 /* ---- the cache ------------------------------------------------------------ */
 
 /* A cache record: the layer a step made, or that it made none. */
@@ -1881,6 +1898,7 @@ int bothy_build(const struct bothy_build_opts *o, char **ret_digest, bothy_error
       .build_args = o->build_args,
       .builtin_args = builtins,
       .base_env = base_env,
+      .base_onbuild = base_onbuild,
       .userdata = &b,
     };
     if (bothy_containerfile_parse(data, len, &po, &b.cf, err) < 0)

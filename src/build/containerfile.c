@@ -1632,6 +1632,38 @@ static void end_stage(struct parser *ps)
   ps->n_final_args = ps->cf->n_stages;
 }
 
+/* The base image's ONBUILD triggers, run first in the stage that starts
+ * FROM it, as docker does; they are reported at the FROM's line. */
+static int onbuild_triggers(struct parser *ps, const struct node *from, const char *base)
+{
+  _cleanup_strv_free_ char **trig = NULL;
+  if (ps->opts->base_onbuild(base, ps->opts->userdata, &trig, ps->err) < 0)
+    return bothy_error_prefix(ps->err, "%s:%u: FROM", ps->filename, from->line);
+  for (size_t t = 0; trig && trig[t]; t++) {
+    struct node *nodes = NULL;
+    size_t n_nodes = 0;
+    int r = read_nodes(ps, trig[t], strlen(trig[t]), &nodes, &n_nodes);
+    for (size_t k = 0; r >= 0 && k < n_nodes; k++) {
+      struct node *tn = &nodes[k];
+      tn->line = from->line;
+      if (tn->kind == BOTHY_CF_FROM || tn->kind == BOTHY_CF_ONBUILD ||
+          tn->kind == BOTHY_CF_MAINTAINER) {
+        r = fail(ps, from->line, "ONBUILD trigger of %s: %s is not allowed", base, tn->name);
+        break;
+      }
+      struct bothy_cf_stage *st = &ps->cf->stages[ps->cf->n_stages - 1];
+      struct bothy_cf_instr *in = GROW(st->instrs, st->n_instrs);
+      r = build_instr(ps, tn, false, in);
+    }
+    for (size_t k = 0; k < n_nodes; k++)
+      node_done(&nodes[k]);
+    free(nodes);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
 static int start_stage(struct parser *ps, const struct node *n)
 {
   _cleanup_(flagvals_done) struct flagvals f = { 0 };
@@ -1681,6 +1713,8 @@ static int start_stage(struct parser *ps, const struct node *n)
   st->platform = TAKE_PTR(f.platform);
   st->line = n->line;
   st->text = xstrdup(n->text);
+  if (base_stage < 0 && !streq(st->base, "scratch") && ps->opts && ps->opts->base_onbuild)
+    return onbuild_triggers(ps, n, st->base);
   return 0;
 }
 

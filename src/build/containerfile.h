@@ -192,6 +192,11 @@ struct bothy_containerfile {
 typedef int (*bothy_cf_base_env_fn)(const char *image, const char *platform, void *userdata,
                                     char ***ret_env, bothy_error_t *err);
 
+/* The base image's ONBUILD triggers (its config's OnBuild, instructions as
+ * text; NULL when none), which the stage that starts FROM it runs first. */
+typedef int (*bothy_cf_base_onbuild_fn)(const char *image, void *userdata, char ***ret_triggers,
+                                        bothy_error_t *err);
+
 struct bothy_cf_options {
   const char *filename; /* for messages; "Containerfile" when NULL */
   /* --build-arg values, "KEY=VALUE"; an entry without '=' is ignored (the
@@ -200,7 +205,8 @@ struct bothy_cf_options {
   /* Arguments BuildKit predefines ("TARGETARCH=amd64", "BUILDPLATFORM=..."):
    * visible in FROM lines, and in a stage after a bare "ARG NAME". */
   char *const *builtin_args;
-  bothy_cf_base_env_fn base_env; /* may be NULL: base images have no env */
+  bothy_cf_base_env_fn base_env;         /* may be NULL: base images have no env */
+  bothy_cf_base_onbuild_fn base_onbuild; /* may be NULL: no triggers run */
   void *userdata;
 };
 

@@ -497,3 +497,18 @@ def test_killed_build_is_cleaned_up_by_the_next(root, ctx):
     assert not [l for l in open("/proc/self/mountinfo") if root in l.split()[4]]
     assert not os.listdir(os.path.join(root, "runtime")) or \
         all(not d.startswith("build-") for d in os.listdir(os.path.join(root, "runtime")))
+
+
+def test_onbuild_triggers_run_in_the_child(root, ctx):
+    write(ctx, {"Containerfile": "FROM bb:1\nONBUILD COPY marker.txt /from-trigger.txt\n"
+                                 "ONBUILD RUN echo triggered > /onbuild.txt\n",
+                "Dockerfile.child": "FROM parent:1\nRUN cat /onbuild.txt /from-trigger.txt > /both\n",
+                "marker.txt": "child context\n"})
+    build(root, ctx, "-t", "parent:1")
+    # The parent itself did not run them.
+    assert bothy(root, "run", "--rm", "parent:1", "test", "-e", "/onbuild.txt").returncode == 1
+    out = build(root, ctx, "-f", os.path.join(ctx, "Dockerfile.child"), "-t", "child:1")
+    assert "RUN echo triggered > /onbuild.txt" in out
+    assert run(root, "child:1", "cat", "/both") == "triggered\nchild context\n"
+    # Triggers run once: the child image does not carry them on.
+    assert not config(root, "child:1")["config"].get("OnBuild")
