@@ -30,7 +30,9 @@
 #include "image/overlay.h"
 #include "image/store.h"
 #include "runtime/container.h"
+#include <curl/curl.h>
 #include "base/banned.h"
+#include "image/dl-curl.h"
 
 #define RUN_TAIL_LINES 20
 #define HOSTNAME       "bothy-build"
@@ -837,6 +839,103 @@ static bool is_url(const char *s)
   return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
+/* ---- ADD URL ---- */
+
+struct fetch {
+  int fd;
+  struct bothy_digester *d;
+  int64_t mtime;
+  bool failed;
+};
+
+static size_t fetch_write(char *p, size_t size, size_t n, void *userdata)
+{
+  struct fetch *f = userdata;
+  if (bothy_write_all(f->fd, p, size * n) < 0) {
+    f->failed = true;
+    return 0;
+  }
+  bothy_digester_update(f->d, p, size * n);
+  return size * n;
+}
+
+static size_t fetch_header(char *p, size_t size, size_t n, void *userdata)
+{
+  struct fetch *f = userdata;
+  size_t len = size * n;
+  const char *k = "last-modified:";
+  if (len > strlen(k) && strncasecmp(p, k, strlen(k)) == 0) {
+    _cleanup_free_ char *v = xstrndup(p + strlen(k), len - strlen(k));
+    v[strcspn(v, "\r\n")] = '\0';
+    time_t t = curl_getdate(v, NULL);
+    if (t > 0)
+      f->mtime = (int64_t) t;
+  }
+  return len;
+}
+
+/* Downloads url into the file path (new), checks --checksum, and sets the
+ * file's mtime to the response's Last-Modified (else the step's time), as
+ * docker does. ret_digest: the content's sha256. */
+static int fetch_url(struct builder *b, const char *url, const char *path, const char *checksum,
+                     char *ret_digest, bothy_error_t *err)
+{
+  if (bothy_dlopen_curl(err) < 0)
+    return -1;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return bothy_error_set_code(err, EIO, "cannot initialise libcurl");
+  _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return bothy_error_errno(err, "cannot create '%s'", path);
+  _cleanup_digester_ struct bothy_digester *d = bothy_digester_new();
+  struct fetch f = { .fd = fd, .d = d, .mtime = step_time(b) };
+  CURL *c = curl_easy_init();
+  if (!c)
+    return bothy_error_set_code(err, ENOMEM, "cannot initialise libcurl");
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
+  CURLcode rc = curl_easy_perform(c);
+  curl_easy_cleanup(c);
+  if (rc != CURLE_OK)
+    return bothy_error_set_code(err, f.failed ? EIO : ECONNREFUSED, "cannot fetch: %s",
+                                *errbuf ? errbuf : curl_easy_strerror(rc));
+  bothy_digester_final(d, ret_digest);
+  if (checksum && !streq(checksum, ret_digest))
+    return bothy_error_set_code(err, EBADMSG, "checksum mismatch: expected %s, got %s", checksum,
+                                ret_digest);
+  struct timespec ts[2] = { { .tv_sec = f.mtime }, { .tv_sec = f.mtime } };
+  if (futimens(fd, ts) < 0)
+    return bothy_error_errno(err, "cannot set the time of '%s'", path);
+  return 0;
+}
+
+/* "https://h/a/b.tar.gz?x=1" -> "b.tar.gz"; docker's fallback for a URL
+ * that ends in '/' is the host's name. */
+static char *url_basename(const char *url)
+{
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  _cleanup_free_ char *path = xstrndup(p, strcspn(p, "?#"));
+  size_t len = strlen(path);
+  while (len && path[len - 1] == '/')
+    path[--len] = '\0';
+  const char *slash = strrchr(path, '/');
+  return xstrdup(slash && slash[1] ? slash + 1 : path);
+}
+
 static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct bothy_cf_instr *in,
                    bothy_error_t *err)
 {
@@ -853,7 +952,7 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
 
   /* Sources: heredocs are files of their own; the rest comes from the
    * context or the --from stage or image. */
-  char **srcs = NULL;
+  char **srcs = NULL, **urls = NULL;
   bool *is_heredoc = xcalloc(n, sizeof(bool));
   for (size_t h = 0; h < in->n_heredocs; h++)
     if (in->heredocs[h].arg >= 0 && (size_t) in->heredocs[h].arg < n - 1)
@@ -862,15 +961,33 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
     if (is_heredoc[i])
       continue;
     if (is_url(in->args[i])) {
-      free(is_heredoc);
-      strv_free(srcs);
-      return bothy_error_set_code(err, EOPNOTSUPP, "%s: URL sources are not supported yet: %s",
-                                  what, in->args[i]);
+      if (in->kind != BOTHY_CF_ADD || in->from) {
+        free(is_heredoc);
+        strv_free(srcs);
+        strv_free(urls);
+        return bothy_error_set_code(err, EINVAL, "%s: a URL source needs ADD (without --from): %s",
+                                    what, in->args[i]);
+      }
+      strv_push(&urls, xstrdup(in->args[i]));
+      continue;
     }
     strv_push(&srcs, xstrdup(in->args[i]));
   }
   free(is_heredoc);
-  _cleanup_strv_free_ char **srcs_owned = srcs;
+  _cleanup_strv_free_ char **srcs_owned = srcs, **urls_owned = urls;
+  /* URLs are fetched every time (as docker does): their content is part of
+   * the key. */
+  _cleanup_strv_free_ char **url_files = NULL;
+  _cleanup_free_ char *url_key = xstrdup("");
+  for (size_t u = 0; urls && urls[u]; u++) {
+    char *f = tmp_path(b, "url");
+    strv_push(&url_files, f);
+    char digest[BOTHY_DIGEST_MAX];
+    if (fetch_url(b, urls[u], f, in->checksum, digest, err) < 0)
+      return bothy_error_prefix(err, "ADD %s", urls[u]);
+    append(&url_key, digest);
+    append(&url_key, ",");
+  }
 
   struct bstate from = { 0 };
   struct bothy_context *src_ctx = b->ctx;
@@ -892,7 +1009,7 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
       return -1;
   }
   _cleanup_free_ char *canon = instr_canon(in);
-  const char *parts[] = { canon, hash, dest };
+  const char *parts[] = { canon, hash, dest, url_key };
   chain_key(s->key, parts, ARRAY_SIZE(parts));
   struct record r;
   if (record_load(b, s->key, &r) == 1) {
@@ -943,7 +1060,8 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
   /* The destination directory and its parents: as they are in the image,
    * or new ones. */
   {
-    bool dir_dest = dest_slash || req.dest_is_dir || strv_length(srcs) + in->n_heredocs > 1;
+    bool dir_dest =
+        dest_slash || req.dest_is_dir || strv_length(srcs) + strv_length(urls) + in->n_heredocs > 1;
     _cleanup_free_ char *dirpath = xstrdup(dest_clean);
     if (!dir_dest) {
       char *slash = strrchr(dirpath, '/');
@@ -976,6 +1094,20 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
     }
     if (srcs && bothy_context_copy(src_ctx, &req, w, err) < 0)
       goto out;
+    for (size_t u = 0; urls && urls[u]; u++) {
+      /* Named after the URL's last path segment; 0600 as docker, unless
+       * --chmod. */
+      _cleanup_free_ char *base = url_basename(urls[u]);
+      _cleanup_free_ char *name =
+          dir_dest ? xasprintf("%s/%s", dest_clean, base) : xstrdup(dest_clean);
+      struct bothy_tarw_meta m = req.meta;
+      if (!m.set_mode) {
+        m.set_mode = true;
+        m.mode = 0600;
+      }
+      if (bothy_tarw_add_path(w, name, AT_FDCWD, url_files[u], &m, err) < 0)
+        goto out;
+    }
     for (size_t h = 0; h < in->n_heredocs; h++) {
       const struct bothy_cf_heredoc *hd = &in->heredocs[h];
       _cleanup_free_ char *name =

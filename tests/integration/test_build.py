@@ -512,3 +512,45 @@ def test_onbuild_triggers_run_in_the_child(root, ctx):
     assert run(root, "child:1", "cat", "/both") == "triggered\nchild context\n"
     # Triggers run once: the child image does not carry them on.
     assert not config(root, "child:1")["config"].get("OnBuild")
+
+
+def test_add_url(root, ctx, workdir):
+    import functools
+    import hashlib
+    import http.server
+    import threading
+    srv_dir = os.path.join(workdir, "www")
+    os.makedirs(srv_dir)
+    with open(os.path.join(srv_dir, "file.txt"), "w") as f:
+        f.write("served\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=srv_dir)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/file.txt"
+        digest = "sha256:" + hashlib.sha256(b"served\n").hexdigest()
+        write(ctx, {"Containerfile": f"FROM bb:1\nADD --checksum={digest} {url} /dl/\n"
+                                     f"ADD {url} /renamed.txt\n"})
+        build(root, ctx, "-t", "u:1")
+        assert run(root, "u:1", "cat", "/dl/file.txt") == "served\n"
+        ls = run(root, "u:1", "ls", "-l", "/renamed.txt")
+        assert ls.startswith("-rw-------")
+        # Same content: cached; new content: fetched into a new layer.
+        assert build(root, ctx, "-t", "u:1").count("Using cache") == 2
+        with open(os.path.join(srv_dir, "file.txt"), "w") as f:
+            f.write("changed\n")
+        r = bothy(root, "build", "-t", "u:2", ctx)
+        assert r.returncode != 0 and "checksum mismatch" in r.stderr and "Containerfile:2" in r.stderr
+        write(ctx, {"Containerfile": f"FROM bb:1\nADD {url} /dl/\n"})
+        build(root, ctx, "-t", "u:3")
+        assert run(root, "u:3", "cat", "/dl/file.txt") == "changed\n"
+        # A URL that does not answer 200.
+        write(ctx, {"Containerfile": f"FROM bb:1\nADD {url}.missing /x\n"})
+        r = bothy(root, "build", "-t", "u:4", ctx)
+        assert r.returncode != 0 and "404" in r.stderr, r.stderr
+        write(ctx, {"Containerfile": f"FROM bb:1\nCOPY {url} /x\n"})
+        r = bothy(root, "build", "-t", "u:4", ctx)
+        assert r.returncode != 0 and "needs ADD" in r.stderr
+    finally:
+        srv.shutdown()
