@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from helpers.rootfs import make_tar
-from images_helpers import BOTHY
+from images_helpers import BOTHY, registry  # noqa: F401
 
 from test_containers import cleanup_root
 
@@ -554,3 +554,22 @@ def test_add_url(root, ctx, workdir):
         assert r.returncode != 0 and "needs ADD" in r.stderr
     finally:
         srv.shutdown()
+
+
+def test_base_image_pulled_and_label_and_backtick_escape(root, ctx, workdir, registry):
+    # bb:1 goes to a registry on 127.0.0.1; a fresh root builds FROM it and pulls it.
+    ref = f"{registry.host}/tests/bb:1"
+    ok(root, "push", "bb:1", ref)
+    other = os.path.join(workdir, "fresh-root")
+    try:
+        write(ctx, {"Containerfile": f"# escape=`\nFROM {ref}\nRUN echo one `\n two > /x\n"})
+        out = build(other, ctx, "-t", "p:1", "--label", "made.by=bothy", "--label", "empty=")
+        assert "Pulling" in out
+        assert run(other, "p:1", "cat", "/x") == "one two\n"
+        assert config(other, "p:1")["config"]["Labels"] == {"made.by": "bothy", "empty": ""}
+        # The base is present now: no pull; --pull fetches it again, here unchanged.
+        assert "Pulling" not in build(other, ctx, "-t", "p:1")
+        out = build(other, ctx, "-t", "p:1", "--pull")
+        assert "Pulling" in out and out.count("Using cache") == 1
+    finally:
+        cleanup_root(other)
