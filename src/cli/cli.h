@@ -79,8 +79,9 @@ int cmd_push(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 
-/* Building images (build.c). */
+/* Building images (build.c), base images (bootstrap.c). */
 int cmd_build(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 /* Image archives and rootfs tarballs (archive.c). */
 int cmd_load(int argc, char **argv);

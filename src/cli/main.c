@@ -129,6 +129,8 @@ static const struct cli_command commands[] = {
     "[--network host|none] [--timestamp S] [--label K=V]... [--format oci|docker] "
     "[--secret id=ID,src=FILE]... [-q] CONTEXT",
     "build an image from a Containerfile" },
+  { "image", cmd_image, CMD_NEEDS_ROOT, 1, -1, "bootstrap debian [--suite S] [-t NAME]",
+    "make a base image (Debian, with debootstrap from the configured mirror)" },
   { "images", cmd_images, 0, 0, 0, "[--format json] [--quiet]", "list images" },
   { "tag", cmd_tag, CMD_NEEDS_ROOT, 2, 2, "IMAGE NEW-REFERENCE", "give an image another name" },
   { "rmi", cmd_rmi, CMD_NEEDS_ROOT, 1, -1, "[-f] IMAGE...", "remove image names" },
