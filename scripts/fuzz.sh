@@ -19,7 +19,12 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -Dc_link_args=-fsanitize=address,undefined >/dev/null
 fi
 harnesses=$(sed -n "s/^foreach f : \[\(.*\)\]/\1/p" tests/fuzz/meson.build | tr -d "',")
-ninja -C build-fuzz $(for h in $harnesses; do printf 'tests/fuzz/fuzz_%s ' $h; done) >/dev/null
+if ! ninja -C build-fuzz $(for h in $harnesses; do printf 'tests/fuzz/fuzz_%s ' $h; done) \
+     >build-fuzz/ninja.log 2>&1; then
+  echo "fuzz FAILED: the harnesses do not build"
+  grep -E "error|FAILED" build-fuzz/ninja.log | head -20
+  exit 1
+fi
 rc=0
 for h in $harnesses; do
   out=build-fuzz/fuzz-$h

@@ -77,3 +77,14 @@ bool strv_contains(char *const *v, const char *s)
       return true;
   return false;
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void strv_sort(char **v)
+{
+  if (v)
+    qsort(v, strv_length(v), sizeof(char *), cmp_str);
+}

@@ -18,6 +18,8 @@ ssize_t strv_env_find(char *const *env, const char *key, size_t keylen);
 void strv_env_set(char ***env, const char *kv);
 /* Value of KEY in env, or NULL. */
 const char *strv_env_get(char *const *env, const char *key);
+/* Sorts v in place (strcmp order); NULL-safe. */
+void strv_sort(char **v);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)

@@ -952,7 +952,7 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
 
   /* Sources: heredocs are files of their own; the rest comes from the
    * context or the --from stage or image. */
-  char **srcs = NULL, **urls = NULL;
+  _cleanup_strv_free_ char **srcs = NULL, **urls = NULL;
   bool *is_heredoc = xcalloc(n, sizeof(bool));
   for (size_t h = 0; h < in->n_heredocs; h++)
     if (in->heredocs[h].arg >= 0 && (size_t) in->heredocs[h].arg < n - 1)
@@ -963,8 +963,6 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
     if (is_url(in->args[i])) {
       if (in->kind != BOTHY_CF_ADD || in->from) {
         free(is_heredoc);
-        strv_free(srcs);
-        strv_free(urls);
         return bothy_error_set_code(err, EINVAL, "%s: a URL source needs ADD (without --from): %s",
                                     what, in->args[i]);
       }
@@ -974,7 +972,6 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
     strv_push(&srcs, xstrdup(in->args[i]));
   }
   free(is_heredoc);
-  _cleanup_strv_free_ char **srcs_owned = srcs, **urls_owned = urls;
   /* URLs are fetched every time (as docker does): their content is part of
    * the key. */
   _cleanup_strv_free_ char **url_files = NULL;

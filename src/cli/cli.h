@@ -3,6 +3,7 @@
 /* The command line. Only this layer prints to the user or chooses an exit
  * code; every command returns its exit code to main(). */
 #include "base/error.h"
+#include "container/container.h"
 
 /* Flags in the command tables: shared set-up main() does once. */
 enum {
@@ -67,6 +68,28 @@ int cmd_systemd(int argc, char **argv);
 int cmd_helper_start(int argc, char **argv);
 int cmd_helper_cleanup(int argc, char **argv);
 int cmd_helper_health(int argc, char **argv);
+
+/* The container layer's context for this command line (container.c). */
+struct bothy_ctx cli_ctx(void);
+
+/* Applications (app.c). */
+int cmd_search(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
+int cmd_install(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_revert(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+int cmd_any_start(int argc, char **argv);
+int cmd_any_stop(int argc, char **argv);
+int cmd_any_restart(int argc, char **argv);
+int cmd_any_logs(int argc, char **argv);
+int cmd_any_history(int argc, char **argv);
 
 /* Named volumes (volume.c). */
 int cmd_volume(int argc, char **argv);

@@ -31,7 +31,7 @@
 
 static char *ctx_exe, *ctx_libexec, *ctx_conf;
 
-static struct bothy_ctx cli_ctx(void)
+struct bothy_ctx cli_ctx(void)
 {
   if (!ctx_exe) {
     const char *e = getenv("BOTHY_EXE");

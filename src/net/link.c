@@ -363,6 +363,12 @@ static int lo_up(void *arg, bothy_error_t *err)
     r = link_get(sk, "lo", &lo, err);
   if (r == 0)
     r = link_update(sk, lo, "lo", /* mtu= */ 0, err);
+  /* The namespace is the container's own: any of its users may bind any
+   * port in it, as docker sets it up (since 20.10). Without this the root of
+   * a --userns=auto container could not listen on port 80: its user
+   * namespace does not own this network namespace, the host does. */
+  if (r == 0)
+    r = bothy_write_string(AT_FDCWD, "/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", err);
   return r;
 }
 

@@ -577,16 +577,30 @@ int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t
       bothy_error_t cerr = NULL;
       close(sv[0]);
       prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-      for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
-        int t = join_order[i];
-        if (join_fds[t] < 0)
-          continue;
-        if (setns(join_fds[t], bothy_ns_clone_flag((enum bothy_ns_type) t)) < 0) {
-          bothy_error_errno(&cerr, "cannot join the %s namespace",
-                            bothy_ns_name((enum bothy_ns_type) t));
-          child_fail(sv[1], &cerr);
+      /* A namespace that the user namespace does not own (a network
+       * namespace made by the caller, bind-mounted for the container) can
+       * only be joined before the user namespace, while we still have our
+       * capabilities over its owner; one that it owns, after it, if our
+       * own capabilities do not reach (as runc does it: each is tried
+       * first, and what is refused is tried again from inside). */
+      bool later[_BOTHY_NS_MAX] = { false };
+      bool user = join_fds[BOTHY_NS_USER] >= 0;
+      for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
+          int t = join_order[i];
+          if (join_fds[t] < 0 || (pass == 1) != (t == BOTHY_NS_USER) || (pass == 2 && !later[t]))
+            continue;
+          if (setns(join_fds[t], bothy_ns_clone_flag((enum bothy_ns_type) t)) < 0) {
+            if (pass == 0 && user && errno == EPERM) {
+              later[t] = true;
+              continue;
+            }
+            bothy_error_errno(&cerr, "cannot join the %s namespace",
+                              bothy_ns_name((enum bothy_ns_type) t));
+            child_fail(sv[1], &cerr);
+          }
+          join_fds[t] = safe_close(join_fds[t]);
         }
-        close(join_fds[t]);
       }
       pid_t child = (pid_t) syscall(SYS_clone, (unsigned long) new_flags | CLONE_PARENT | SIGCHLD,
                                     NULL, NULL, NULL, NULL);
