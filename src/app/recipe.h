@@ -97,9 +97,9 @@ struct bothy_hooks {
 };
 
 struct bothy_service {
-  char *name; /* [a-z][a-z0-9-]* */
-  char *image; /* Image=, NULL with Build= */
-  char *build; /* Build=, relative to the recipe's directory */
+  char *name;         /* [a-z][a-z0-9-]* */
+  char *image;        /* Image=, NULL with Build= */
+  char *build;        /* Build=, relative to the recipe's directory */
   char **environment; /* "KEY=VALUE" with ${setting} unexpanded */
   struct bothy_volume_decl *volumes;
   size_t n_volumes;
