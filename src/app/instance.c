@@ -28,6 +28,7 @@
 #include "container/network.h"
 #include "container/volume.h"
 #include "image/images.h"
+#include "image/reference.h"
 #include "net/ipam.h"
 #include "base/banned.h"
 
@@ -364,7 +365,12 @@ static char *build_tag(const struct bothy_recipe *r, const struct bothy_service 
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
           *p == '.' || *p == '-' || *p == '_'))
       *p = '_';
-  return xasprintf("bothy-app/%s-%s:%s", r->name, s->name, v);
+  _cleanup_free_ char *tag = xasprintf("bothy-app/%s-%s:%s", r->name, s->name, v);
+  /* As the store names it: the full reference. */
+  _cleanup_reference_ struct bothy_reference *ref = NULL;
+  if (bothy_reference_parse(tag, &ref, NULL) < 0)
+    return TAKE_PTR(tag);
+  return bothy_reference_string(ref);
 }
 
 /* The image of each service: built (the build cache makes an unchanged

@@ -211,7 +211,8 @@ def test_remove_leaves_nothing(root):
     assert scan_for(root, "gone")
     out = ok(root, "remove", "gone")
     for what in ("container gone-db", "container gone-web", "network app-gone",
-                 "volume gone-data", "volume gone-secrets", "config"):
+                 "volume gone-data", "volume gone-secrets", "config",
+                 "image docker.io/bothy-app/demo-web:1.0"):
         assert f"removed {what}" in out, out
     assert scan_for(root, "gone") == []
     assert "bothy remove gone" in git(root, "log", "-1", "--format=%s")
