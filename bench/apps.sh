@@ -13,6 +13,8 @@ UPDATE=0
 [ "${1:-}" = --update ] && UPDATE=1
 command -v hyperfine >/dev/null || { echo "apps.sh: hyperfine missing (make deps)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/bothy-bench-apps.XXXXXX)
+# mktemp makes it 0700: --userns=auto containers must be able to pass through it.
+chmod 755 "$WORK"
 B="$BOTHY --root $WORK/bothy"
 export BOTHY_CATALOG="$REPO/catalog"
 cleanup() {

@@ -599,9 +599,29 @@ static int wait_healthy(const struct bothy_app_ctx *a, const char *ctr, const ch
       _cleanup_free_ char *id = NULL;
       int code = 1;
       bothy_error_t e2 = NULL;
-      if (bothy_ctr_resolve(a->ctr, ctr, &id, NULL, &e2) == 0 &&
-          bothy_ctr_helper_health(a->ctr, id, &code, &e2) == 0 && code == 0)
-        return 0;
+      if (bothy_ctr_resolve(a->ctr, ctr, &id, NULL, &e2) == 0) {
+        /* The check's own output ("not yet") is not the user's business
+         * while installing: it goes nowhere. */
+        fflush(stdout);
+        fflush(stderr);
+        int saved1 = dup(STDOUT_FILENO), saved2 = dup(STDERR_FILENO);
+        _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devnull >= 0) {
+          dup2(devnull, STDOUT_FILENO);
+          dup2(devnull, STDERR_FILENO);
+        }
+        int k = bothy_ctr_helper_health(a->ctr, id, &code, &e2);
+        if (saved1 >= 0) {
+          dup2(saved1, STDOUT_FILENO);
+          close(saved1);
+        }
+        if (saved2 >= 0) {
+          dup2(saved2, STDERR_FILENO);
+          close(saved2);
+        }
+        if (k == 0 && code == 0)
+          return 0;
+      }
       bothy_error_free(&e2);
     }
     if (now_ms() > end) {

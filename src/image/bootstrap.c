@@ -8,14 +8,15 @@
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <strings.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fs.h"
@@ -291,6 +292,7 @@ struct work {
   int lockfd; /* the directory itself, flock()ed while we use it */
 };
 
+/* Unmounts and removes the directory (when there is one), then unlocks it. */
 static void work_done(struct work *w)
 {
   if (w->dir) {
@@ -304,8 +306,11 @@ static void work_done(struct work *w)
   safe_close(w->lockfd);
   *w = (struct work){ .lockfd = -1 };
 }
+#define _cleanup_work_ _cleanup_(work_done)
 
-/* Removes what killed bootstraps left: directories whose lock is free. */
+/* Removes what killed bootstraps left: directories whose lock is free. One
+ * younger than a minute may be a bootstrap between mkdtemp() and flock(),
+ * and is left for the next sweep. */
 static void sweep_stale(const char *root)
 {
   _cleanup_closedir_ DIR *d = opendir(root);
@@ -313,34 +318,30 @@ static void sweep_stale(const char *root)
   while (d && (de = readdir(d))) {
     if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
       continue;
-    struct work w = { .dir = xasprintf("%s/%s", root, de->d_name) };
-    w.lockfd = open(w.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (w.lockfd < 0 || flock(w.lockfd, LOCK_EX | LOCK_NB) < 0) {
-      free(w.dir);
-      safe_close(w.lockfd);
-      continue; /* another bootstrap is running */
-    }
+    _cleanup_free_ char *dir = xasprintf("%s/%s", root, de->d_name);
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_ctime > time(NULL) - 60 ||
+        flock(fd, LOCK_EX | LOCK_NB) < 0)
+      continue; /* young, or another bootstrap is running */
+    struct work w = { .dir = TAKE_PTR(dir), .lockfd = TAKE_FD(fd) };
     work_done(&w);
   }
 }
 
 static int work_create(const char *root, struct work *ret, bothy_error_t *err)
 {
-  char *dir = xasprintf("%s/" TMP_PREFIX "XXXXXX", root);
-  if (!mkdtemp(dir)) {
-    int e = errno;
-    free(dir);
-    return bothy_error_set(err, e, "cannot create a directory in '%s'", root);
-  }
+  _cleanup_free_ char *dir = xasprintf("%s/" TMP_PREFIX "XXXXXX", root);
+  if (!mkdtemp(dir))
+    return bothy_error_errno(err, "cannot create a directory in '%s'", root);
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 || flock(fd, LOCK_EX) < 0) {
     int e = errno;
     safe_close(fd);
     rmdir(dir);
-    free(dir);
     return bothy_error_set(err, e, "cannot lock a directory in '%s'", root);
   }
-  *ret = (struct work){ .dir = dir, .lockfd = fd };
+  *ret = (struct work){ .dir = TAKE_PTR(dir), .lockfd = fd };
   return 0;
 }
 
@@ -675,29 +676,22 @@ static int bootstrap(struct bothy_images *imgs, const struct bothy_bootstrap_opt
     return bothy_error_prefix(err, "finding the Debian mirror (give one with --mirror URI)");
   }
 
-  struct work w = { .lockfd = -1 };
+  _cleanup_work_ struct work w = { .lockfd = -1 };
   if (work_create(imgs->root, &w, err) < 0)
     return -1;
   int r = run_debootstrap(&w, debootstrap, suite, variant, mirror, o->output_fd, err);
   /* Whatever debootstrap left mounted in its target (it unmounts /proc and
    * /sys on exit, but not when killed) must not go into the tar. */
   unmount_under(w.dir);
-  if (r >= 0)
-    r = finish_tree(&w, o->apt_dir, suite, mirror, err);
   _cleanup_free_ char *tarball = NULL;
-  if (r >= 0)
-    r = tar_tree(&w, tar, &tarball, err);
-  if (r >= 0) {
-    _cleanup_close_ int fd = open(tarball, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      r = bothy_error_errno(err, "cannot open '%s'", tarball);
-    else {
-      _cleanup_free_ char *what = xasprintf("debootstrap of %s from %s", suite, mirror);
-      r = bothy_archive_import(imgs, fd, what, ref, ret_digest, err);
-    }
-  }
-  work_done(&w);
-  return r;
+  if (r < 0 || finish_tree(&w, o->apt_dir, suite, mirror, err) < 0 ||
+      tar_tree(&w, tar, &tarball, err) < 0)
+    return -1;
+  _cleanup_close_ int fd = open(tarball, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return bothy_error_errno(err, "cannot open '%s'", tarball);
+  _cleanup_free_ char *what = xasprintf("debootstrap of %s from %s", suite, mirror);
+  return bothy_archive_import(imgs, fd, what, ref, ret_digest, err);
 }
 
 int bothy_bootstrap_debian(struct bothy_images *imgs, const struct bothy_bootstrap_opts *o,
