@@ -1,7 +1,7 @@
 # bothy: the front door. The build itself is meson + ninja.
 #   make deps    install the Debian packages needed to build and test
 #   make         build (build/bothy, build/bothy-runtime)
-#   make demo    deps + build + run a busybox container through bothy-runtime
+#   make demo    deps + build + install the static-site app and print its address
 #   make check   deps + build + every test suite (also under ASan+UBSan)
 #   make bench   benchmarks against the peers (bench/*.sh)
 #   make format  clang-format the C sources

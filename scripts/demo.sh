@@ -1,29 +1,26 @@
 #!/bin/sh
-# README's first command ends here: run a busybox container through
-# bothy-runtime and show what it prints.
+# README's first command ends here: bothy's main job. Makes the Debian base image (once,
+# with debootstrap from this machine's Debian mirror), installs the bundled static-site
+# app as the instance "demo-site", prints its address and what it answers there.
+# Run again, it finds the instance and shows it.
 set -eu
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
-runtime="$top/$build/bothy-runtime"
-work=$(mktemp -d /tmp/bothy-demo.XXXXXX)
-id="demo-$$"
-cleanup() {
-  "$runtime" delete --force "$id" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-sh "$top/scripts/busybox-rootfs.sh" "$work/rootfs"
-"$runtime" spec --bundle "$work"
-# A non-interactive process that shows where it runs.
-/usr/bin/python3 - "$work/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c",
-    "echo \"hello from $(hostname): pid $$, uid $(id -u), $(grep -c . /proc/self/mountinfo) mounts\"; "
-    "echo \"capabilities: $(grep CapEff /proc/self/status)\""]
-json.dump(c, open(p, "w"), indent=2)
-PY
-echo "\$ bothy-runtime run --bundle $work $id"
-"$runtime" run --bundle "$work" "$id"
+bothy="$top/$build/bothy"
+export BOTHY_CATALOG="$top/catalog"
+echo "\$ bothy image bootstrap debian"
+"$bothy" image bootstrap debian
+if "$bothy" status demo-site >/dev/null 2>&1; then
+  echo "\$ bothy status demo-site"
+  "$bothy" status demo-site
+  addr=$("$bothy" status demo-site --format json |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["Address"])')
+else
+  echo "\$ bothy install static-site --name demo-site"
+  out=$("$bothy" install static-site --name demo-site)
+  echo "$out"
+  addr=${out##*installed: }
+fi
+echo "\$ curl $addr"
+curl -fsS "$addr" | sed -n 's:.*<h1>\(.*\)</h1>.*:\1:p'
+echo "(bothy ls lists it; bothy remove demo-site removes it and everything it owns)"

@@ -45,19 +45,6 @@ struct bothy_context {
 
 /* ---- small helpers ---- */
 
-/* An error with a code callers can test for, without ": strerror" appended:
- * the messages say all there is. */
-_printf_(3, 4) static int fail(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 static const char *dot(const char *path)
 {
   return *path ? path : ".";
@@ -431,8 +418,9 @@ static int not_found(const struct bothy_context *c, const char *what, const char
                      bothy_error_t *err)
 {
   if (c->rootfs)
-    return fail(err, ENOENT, "%s failed: file not found: \"%s\"", what, src);
-  return fail(err, ENOENT, "%s failed: file not found in build context: \"%s\"", what, src);
+    return bothy_error_set_code(err, ENOENT, "%s failed: file not found: \"%s\"", what, src);
+  return bothy_error_set_code(err, ENOENT, "%s failed: file not found in build context: \"%s\"",
+                              what, src);
 }
 
 static bool ignored(const struct bothy_context *c, const char *path)
@@ -470,13 +458,16 @@ static int resolve_path(struct bothy_context *c, const char *what, const char *n
         /* The source was cleaned lexically: only a symlink's target can
          * climb out (or a quoted "\\.\\."). */
         if (!via)
-          return fail(err, EPERM, "%s failed: \"%s\" is outside the build context", what, name);
+          return bothy_error_set_code(err, EPERM, "%s failed: \"%s\" is outside the build context",
+                                      what, name);
         if (streq(via, path))
-          return fail(err, EPERM, "%s failed: \"%s\" points outside the build context (to \"%s\")",
-                      what, name, via_target);
-        return fail(err, EPERM,
-                    "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")",
-                    what, name, via, via_target);
+          return bothy_error_set_code(
+              err, EPERM, "%s failed: \"%s\" points outside the build context (to \"%s\")", what,
+              name, via_target);
+        return bothy_error_set_code(
+            err, EPERM,
+            "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")", what,
+            name, via, via_target);
       }
       /* done has no symlink in it: dropping its last component is going up. */
       char *slash = strrchr(done.s, '/');
@@ -507,7 +498,8 @@ static int resolve_path(struct bothy_context *c, const char *what, const char *n
     if (ignored(c, done.s))
       return -ENOENT;
     if (++hops > MAX_LINK_HOPS)
-      return fail(err, ELOOP, "%s failed: \"%s\": too many levels of symbolic links", what, name);
+      return bothy_error_set_code(
+          err, ELOOP, "%s failed: \"%s\": too many levels of symbolic links", what, name);
     char *target = readlinkat_alloc(c->dirfd, done.s);
     if (!target)
       return bothy_error_errno(err, "%s failed: cannot read symlink \"%s\"", what, done.s);
@@ -518,11 +510,13 @@ static int resolve_path(struct bothy_context *c, const char *what, const char *n
     if (target[0] == '/') {
       if (!c->rootfs) {
         if (streq(via, path))
-          return fail(err, EPERM, "%s failed: \"%s\" points outside the build context (to \"%s\")",
-                      what, name, target);
-        return fail(err, EPERM,
-                    "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")",
-                    what, name, via, target);
+          return bothy_error_set_code(
+              err, EPERM, "%s failed: \"%s\" points outside the build context (to \"%s\")", what,
+              name, target);
+        return bothy_error_set_code(
+            err, EPERM,
+            "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")", what,
+            name, via, target);
       }
       sb_truncate(&done, 0); /* as in a chroot: '/' is the root */
     } else {
@@ -539,7 +533,8 @@ static int resolve_path(struct bothy_context *c, const char *what, const char *n
   if (fd == -ENOENT || fd == -ENOTDIR)
     return -ENOENT;
   if (fd == -EXDEV || fd == -ELOOP)
-    return fail(err, EPERM, "%s failed: \"%s\" points outside the build context", what, name);
+    return bothy_error_set_code(err, EPERM, "%s failed: \"%s\" points outside the build context",
+                                what, name);
   if (fd < 0)
     return bothy_error_set(err, -fd, "%s failed: cannot open \"%s\"", what, name);
   struct stat st;
@@ -830,7 +825,8 @@ static int expand_source(struct bothy_context *c, const char *what, struct plan 
   bool above;
   _cleanup_free_ char *path = clean_source(src, &above);
   if (above && !c->rootfs)
-    return fail(err, EPERM, "%s failed: \"%s\" is outside the build context", what, src);
+    return bothy_error_set_code(err, EPERM, "%s failed: \"%s\" is outside the build context", what,
+                                src);
 
   /* The fixed part, then the components from the first with a wildcard on. */
   size_t fixed = 0;
@@ -861,7 +857,7 @@ static int expand_source(struct bothy_context *c, const char *what, struct plan 
   }
   for (char **q = pats; *q; q++)
     if (!glob_valid(*q))
-      return fail(err, EINVAL, "%s failed: bad pattern \"%s\"", what, src);
+      return bothy_error_set_code(err, EINVAL, "%s failed: bad pattern \"%s\"", what, src);
 
   _cleanup_free_ char *prefix = unquote(path, fixed);
   _cleanup_free_ char *base = NULL;
@@ -891,13 +887,13 @@ static int make_plan(struct bothy_context *c, const struct bothy_copy_req *req, 
   const char *what = what_of(req);
   size_t nsrcs = req->srcs ? strv_length(req->srcs) : 0;
   if (nsrcs == 0)
-    return fail(err, EINVAL, "%s failed: no source", what);
+    return bothy_error_set_code(err, EINVAL, "%s failed: no source", what);
   if (!req->dest || req->dest[0] != '/')
-    return fail(err, EINVAL, "%s failed: the destination must be absolute", what);
+    return bothy_error_set_code(err, EINVAL, "%s failed: the destination must be absolute", what);
   size_t dlen = strlen(req->dest);
   p->dir_dest = req->dest_is_dir || req->dest[dlen - 1] == '/';
   if (nsrcs > 1 && !p->dir_dest)
-    return fail(err, EINVAL, MANY_SOURCES, what);
+    return bothy_error_set_code(err, EINVAL, MANY_SOURCES, what);
 
   if (req->exclude && req->exclude[0]) {
     _cleanup_(sb_done) struct sbuf pats = { 0 };
@@ -916,7 +912,7 @@ static int make_plan(struct bothy_context *c, const struct bothy_copy_req *req, 
       return r;
   }
   if (p->n > 1 && !p->dir_dest)
-    return fail(err, EINVAL, MANY_SOURCES, what);
+    return bothy_error_set_code(err, EINVAL, MANY_SOURCES, what);
   return 0;
 }
 
@@ -992,7 +988,7 @@ static int hash_content(struct bothy_context *c, int dirfd, const char *path, ch
   if (fstat(fd, &st) < 0)
     return bothy_error_errno(err, "cannot stat \"%s\"", path);
   if (!S_ISREG(st.st_mode))
-    return fail(err, EAGAIN, "\"%s\" changed while it was read", path);
+    return bothy_error_set_code(err, EAGAIN, "\"%s\" changed while it was read", path);
   if (!c->buf)
     c->buf = xmalloc(READ_BUF);
   _cleanup_digester_ struct bothy_digester *dg = NULL;
@@ -1255,7 +1251,7 @@ static int decompress_to(int fd, enum compression comp, int out, bothy_error_t *
 {
   _cleanup_(archive_readp) struct archive *a = open_decompressor(fd, comp);
   if (!a)
-    return fail(err, EBADMSG, "cannot decompress");
+    return bothy_error_set_code(err, EBADMSG, "cannot decompress");
   for (;;) {
     const void *buf;
     size_t len;
@@ -1265,7 +1261,7 @@ static int decompress_to(int fd, enum compression comp, int out, bothy_error_t *
       return 0;
     if (r < ARCHIVE_WARN) {
       const char *s = archive_error_string(a);
-      return fail(err, EBADMSG, "cannot decompress: %s", s ? s : "unknown error");
+      return bothy_error_set_code(err, EBADMSG, "cannot decompress: %s", s ? s : "unknown error");
     }
     if (len && bothy_write_all(out, buf, len) < 0)
       return bothy_error_errno(err, "cannot write the decompressed archive");

@@ -35,19 +35,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive_entry *, archive_entry_free)
 #define _cleanup_archive_entry_ _cleanup_(archive_entry_freep)
 
-/* An error with an errno-like code whose strerror would say nothing more
- * than the message ("Invalid argument"). */
-_printf_(3, 4) static int set_error_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 /* ---- a string-keyed hash table (names, directory fds, inodes) ---- */
 
 struct node {
@@ -229,7 +216,7 @@ size_t bothy_tarw_count(const struct bothy_tarw *w)
 static int check_open(const struct bothy_tarw *w, bothy_error_t *err)
 {
   if (w->finished)
-    return set_error_code(err, EINVAL, "the layer was already written");
+    return bothy_error_set_code(err, EINVAL, "the layer was already written");
   return 0;
 }
 
@@ -240,7 +227,7 @@ static int check_open(const struct bothy_tarw *w, bothy_error_t *err)
 static int clean_name(const char *name, char **ret, bothy_error_t *err)
 {
   if (!name)
-    return set_error_code(err, EINVAL, "layer entry without a name");
+    return bothy_error_set_code(err, EINVAL, "layer entry without a name");
   size_t len = strlen(name);
   _cleanup_free_ char *out = xmalloc(len + 1);
   size_t o = 0;
@@ -254,10 +241,10 @@ static int clean_name(const char *name, char **ret, bothy_error_t *err)
     if (n == 0 || (n == 1 && c[0] == '.'))
       continue;
     if (n == 2 && c[0] == '.' && c[1] == '.')
-      return set_error_code(err, EINVAL, "layer entry '%s': \"..\" is not allowed in a layer path",
-                            name);
+      return bothy_error_set_code(err, EINVAL,
+                                  "layer entry '%s': \"..\" is not allowed in a layer path", name);
     if (n >= strlen(WH_PREFIX) && strncmp(c, WH_PREFIX, strlen(WH_PREFIX)) == 0)
-      return set_error_code(
+      return bothy_error_set_code(
           err, EINVAL,
           "layer entry '%s': names starting with \"" WH_PREFIX "\" are whiteouts in a layer", name);
     if (o > 0)
@@ -395,7 +382,8 @@ int bothy_tarw_add_data(struct bothy_tarw *w, const char *name, const void *data
   if ((r = clean_name(name, &clean, err)) < 0)
     return r;
   if (!*clean)
-    return set_error_code(err, EINVAL, "layer entry '%s': a file cannot be the layer's root", name);
+    return bothy_error_set_code(err, EINVAL, "layer entry '%s': a file cannot be the layer's root",
+                                name);
   struct entry *e = entry_new(TAKE_PTR(clean), KIND_DATA, S_IFREG);
   if (len > 0) {
     e->data = xmalloc(len);
@@ -462,11 +450,12 @@ static int add_path_stat(struct bothy_tarw *w, const char *name, char *clean, in
   int r;
   _cleanup_free_ char *owned = clean;
   if (S_ISSOCK(st->st_mode))
-    return set_error_code(err, EINVAL, "'%s' is a socket: a layer cannot hold one", path);
+    return bothy_error_set_code(err, EINVAL, "'%s' is a socket: a layer cannot hold one", path);
   if (!*owned) {
     if (S_ISDIR(st->st_mode))
       return 0; /* the layer's root: not written */
-    return set_error_code(err, EINVAL, "layer entry '%s': only a directory can be the root", name);
+    return bothy_error_set_code(err, EINVAL, "layer entry '%s': only a directory can be the root",
+                                name);
   }
   int keep;
   if ((r = keep_dirfd(w, dirfd, path, &keep, err)) < 0)
@@ -559,7 +548,7 @@ static int walk_dir(struct walk_ctx *c, int dfd, const char *rel, const char *na
     if (S_ISSOCK(st.st_mode))
       continue;
     if (strncmp(de->d_name, WH_PREFIX, strlen(WH_PREFIX)) == 0)
-      return set_error_code(
+      return bothy_error_set_code(
           err, EINVAL, "'%s/%s': names starting with \"" WH_PREFIX "\" are whiteouts in a layer",
           top, crel);
     int64_t mtime = (int64_t) st.st_mtim.tv_sec;
@@ -725,8 +714,8 @@ static int archive_fail(struct out *o, const char *name, bothy_error_t *err)
   if (!m || !*m)
     m = "unknown error";
   if (name)
-    return set_error_code(err, EIO, "cannot write layer entry '%s': %s", name, m);
-  return set_error_code(err, EIO, "cannot write the layer: %s", m);
+    return bothy_error_set_code(err, EIO, "cannot write layer entry '%s': %s", name, m);
+  return bothy_error_set_code(err, EIO, "cannot write the layer: %s", m);
 }
 
 static char *source_display(const struct bothy_tarw *w, const struct entry *e)
@@ -852,11 +841,12 @@ static int read_xattrs(const struct bothy_tarw *w, const struct entry *e, int pf
   for (const char *k = list; k < list + len; k += strnlen(k, (size_t) (list + len - k)) + 1) {
     if (diff && xattr_unsupported_in_diff(k)) {
       _cleanup_free_ char *src = source_display(w, e);
-      return set_error_code(err, ENOTSUP,
-                            "layer entry '%s' (from '%s'): it has the overlay xattr '%s', its "
-                            "content is in a lower layer (mount the overlay with metacopy=off "
-                            "and redirect_dir=off)",
-                            e->name, src, k);
+      return bothy_error_set_code(
+          err, ENOTSUP,
+          "layer entry '%s' (from '%s'): it has the overlay xattr '%s', its "
+          "content is in a lower layer (mount the overlay with metacopy=off "
+          "and redirect_dir=off)",
+          e->name, src, k);
     }
     if (!xattr_kept(k))
       continue;

@@ -55,19 +55,6 @@ static const char *const migrations[] = {
   "  size INTEGER NOT NULL);",
 };
 
-/* An error with a code but without the strerror() suffix: "no such
- * container: x" rather than "...: No such file or directory". */
-_printf_(3, 4) static int set_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 /* One connection kept for the rest of the process once closed: a command
  * opens the inventory several times (create, then start, then remove), and
  * the first connection to a WAL database in a process rebuilds the WAL index
@@ -449,7 +436,7 @@ static int link_volumes(sqlite3 *db, const char *id, char *const *volumes, bothy
     if (r < 0)
       return -1;
     if (r == 0)
-      return set_code(err, ENOENT, "no such volume: %s", volumes[i]);
+      return bothy_error_set_code(err, ENOENT, "no such volume: %s", volumes[i]);
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, volumes[i], -1, SQLITE_STATIC);
@@ -468,31 +455,33 @@ static int name_in_use(sqlite3 *db, const char *name, bothy_error_t *err)
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   const char *other =
       sqlite3_step(st) == SQLITE_ROW ? (const char *) sqlite3_column_text(st, 0) : "?";
-  return set_code(err, EEXIST, "the container name \"%s\" is already in use by container %.12s",
-                  name, other);
+  return bothy_error_set_code(
+      err, EEXIST, "the container name \"%s\" is already in use by container %.12s", name, other);
 }
 
 int bothy_inventory_ctr_add(struct bothy_inventory *inv, struct bothy_ctr_record *r,
                             bothy_error_t *err)
 {
   if (!r->id || !is_hex(r->id, 64, 64))
-    return set_code(err, EINVAL, "invalid container id \"%s\": 64 lowercase hex digits expected",
-                    r->id ? r->id : "");
+    return bothy_error_set_code(err, EINVAL,
+                                "invalid container id \"%s\": 64 lowercase hex digits expected",
+                                r->id ? r->id : "");
   const char *state = r->state ? r->state : "creating";
   if (!state_valid(state))
-    return set_code(err, EINVAL, "invalid container state \"%s\"", state);
+    return bothy_error_set_code(err, EINVAL, "invalid container state \"%s\"", state);
   const char *given = r->name;
   if (given && given[0] == '/')
     given++;
   if (given && !name_valid(given))
-    return set_code(err, EINVAL,
-                    "invalid container name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-                    r->name);
+    return bothy_error_set_code(
+        err, EINVAL, "invalid container name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+        r->name);
   _cleanup_free_ char *now = r->created ? NULL : bothy_time_now_rfc3339();
   _cleanup_free_ char *config =
       r->config ? json_dumps(r->config, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
   if (r->config && !config)
-    return set_code(err, EINVAL, "container %s: the configuration cannot be serialised", r->id);
+    return bothy_error_set_code(err, EINVAL, "container %s: the configuration cannot be serialised",
+                                r->id);
 
   sqlite3 *db = inv->db;
   _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -534,7 +523,7 @@ int bothy_inventory_ctr_add(struct bothy_inventory *inv, struct bothy_ctr_record
     if (ext == SQLITE_CONSTRAINT_UNIQUE)
       name_in_use(db, name, err);
     else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-      set_code(err, EEXIST, "a container with id %s already exists", r->id);
+      bothy_error_set_code(err, EEXIST, "a container with id %s already exists", r->id);
     else
       bothy_db_error(db, err, "adding the container");
     bothy_db_tx_rollback(inv->db, tx);
@@ -555,7 +544,7 @@ int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
                             struct bothy_ctr_record **ret, bothy_error_t *err)
 {
   if (!ref || !*ref)
-    return set_code(err, ENOENT, "no such container: %s", ref ? ref : "");
+    return bothy_error_set_code(err, ENOENT, "no such container: %s", ref ? ref : "");
   const char *name = ref[0] == '/' ? ref + 1 : ref;
   _cleanup_free_ char *glob = is_hex(ref, 1, 64) ? xasprintf("%s*", ref) : NULL;
   /* One statement, so one snapshot: an exact id first, then an exact name,
@@ -572,7 +561,7 @@ int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
   sqlite3_bind_text(st, 3, glob, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_DONE)
-    return set_code(err, ENOENT, "no such container: %s", ref);
+    return bothy_error_set_code(err, ENOENT, "no such container: %s", ref);
   if (rc != SQLITE_ROW)
     return bothy_db_error(inv->db, err, "reading the containers");
   _cleanup_ctr_record_ struct bothy_ctr_record *r = NULL;
@@ -581,7 +570,7 @@ int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
   if (!streq(r->id, ref) && !streq(r->name, name)) {
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-      return set_code(err, EINVAL, "multiple containers match \"%s\"", ref);
+      return bothy_error_set_code(err, EINVAL, "multiple containers match \"%s\"", ref);
     if (rc != SQLITE_DONE)
       return bothy_db_error(inv->db, err, "reading the containers");
   }
@@ -626,7 +615,7 @@ static int update_one(struct bothy_inventory *inv, sqlite3_stmt *st, const char 
   if (sqlite3_step(st) != SQLITE_DONE)
     return bothy_db_error(inv->db, err, "updating the container");
   if (sqlite3_changes(inv->db) == 0)
-    return set_code(err, ENOENT, "no such container: %s", id);
+    return bothy_error_set_code(err, ENOENT, "no such container: %s", id);
   return 0;
 }
 
@@ -635,7 +624,7 @@ int bothy_inventory_ctr_set_state(struct bothy_inventory *inv, const char *id, c
                                   bothy_error_t *err)
 {
   if (!state_valid(state))
-    return set_code(err, EINVAL, "invalid container state \"%s\"", state ? state : "");
+    return bothy_error_set_code(err, EINVAL, "invalid container state \"%s\"", state ? state : "");
   _cleanup_stmt_ sqlite3_stmt *st = NULL;
   if (bothy_db_prepare(inv->db,
                        "UPDATE containers SET state = ?, creator_pid = ?, creator_start = ? "
@@ -666,7 +655,8 @@ int bothy_inventory_ctr_set_config(struct bothy_inventory *inv, const char *id, 
 {
   _cleanup_free_ char *s = config ? json_dumps(config, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
   if (config && !s)
-    return set_code(err, EINVAL, "container %s: the configuration cannot be serialised", id);
+    return bothy_error_set_code(err, EINVAL, "container %s: the configuration cannot be serialised",
+                                id);
   _cleanup_stmt_ sqlite3_stmt *st = NULL;
   if (bothy_db_prepare(inv->db, "UPDATE containers SET config = ? WHERE id = ?", &st, err) < 0)
     return -1;
@@ -683,7 +673,7 @@ int bothy_inventory_ctr_link_volume(struct bothy_inventory *inv, const char *id,
     return -1;
   int r = container_exists(inv->db, id, err);
   if (r == 0)
-    r = set_code(err, ENOENT, "no such container: %s", id);
+    r = bothy_error_set_code(err, ENOENT, "no such container: %s", id);
   if (r > 0)
     r = link_volumes(inv->db, id, (char *const[]){ (char *) volume, NULL }, err);
   if (r < 0) {
@@ -712,7 +702,7 @@ int bothy_inventory_ctr_remove(struct bothy_inventory *inv, const char *id, both
   }
   if (sqlite3_changes(inv->db) == 0) {
     bothy_db_tx_rollback(inv->db, tx);
-    return set_code(err, ENOENT, "no such container: %s", id);
+    return bothy_error_set_code(err, ENOENT, "no such container: %s", id);
   }
   return bothy_db_tx_commit(inv->db, tx, err);
 }
@@ -744,7 +734,8 @@ int bothy_inventory_userns_alloc(struct bothy_inventory *inv, const char *id, ui
     goto fail;
   }
   if (next + size > (uint64_t) limit) {
-    set_code(err, ENOSPC, "no free uid/gid range of %u ids left for --userns=auto", size);
+    bothy_error_set_code(err, ENOSPC, "no free uid/gid range of %u ids left for --userns=auto",
+                         size);
     goto fail;
   }
   if (bothy_db_prepare(inv->db,

@@ -22,17 +22,6 @@
 
 #define TMP_PREFIX ".tmp-"
 
-_printf_(3, 4) static int set_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 char *bothy_volume_path(const char *root, const char *name)
 {
   return xasprintf("%s/volumes/%s/_data", root, name);
@@ -189,13 +178,14 @@ int bothy_volume_create(struct bothy_inventory *inv, const char *root, const cha
     name = generated;
     anonymous = true;
   } else if (!volume_name_valid(name)) {
-    return set_code(err, EINVAL,
-                    "invalid volume name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
-                    "2 to 255 characters",
-                    name);
+    return bothy_error_set_code(
+        err, EINVAL,
+        "invalid volume name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
+        "2 to 255 characters",
+        name);
   }
   if (labels && !json_is_object(labels))
-    return set_code(err, EINVAL, "volume %s: labels must be an object", name);
+    return bothy_error_set_code(err, EINVAL, "volume %s: labels must be an object", name);
   if (labels)
     labels_s = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
   else
@@ -317,7 +307,7 @@ int bothy_volume_get(struct bothy_inventory *inv, const char *root, const char *
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_DONE)
-    return set_code(err, ENOENT, "no such volume: %s", name);
+    return bothy_error_set_code(err, ENOENT, "no such volume: %s", name);
   if (rc != SQLITE_ROW)
     return bothy_db_error(db, err, "reading the volumes");
   return read_volume(st, root, ret, err);
@@ -386,7 +376,7 @@ int bothy_volume_remove(struct bothy_inventory *inv, const char *root, const cha
 {
   /* An invalid name cannot have a record; never build a path from it. */
   if (!volume_name_valid(name))
-    return force ? 0 : set_code(err, ENOENT, "no such volume: %s", name);
+    return force ? 0 : bothy_error_set_code(err, ENOENT, "no such volume: %s", name);
   sqlite3 *db = bothy_inventory_db(inv);
   _cleanup_close_ int dfd = open_volumes_dir(root, err);
   if (dfd < 0)
@@ -398,12 +388,12 @@ int bothy_volume_remove(struct bothy_inventory *inv, const char *root, const cha
   int r = record_exists(db, name, err);
   if (r == 0) {
     bothy_db_tx_rollback(bothy_inventory_db(inv), tx);
-    return force ? 0 : set_code(err, ENOENT, "no such volume: %s", name);
+    return force ? 0 : bothy_error_set_code(err, ENOENT, "no such volume: %s", name);
   }
   if (r < 0 || volume_user(db, name, &user, err) < 0)
     goto fail;
   if (user) {
-    set_code(err, EBUSY, "volume %s is in use by container %.12s", name, user);
+    bothy_error_set_code(err, EBUSY, "volume %s is in use by container %.12s", name, user);
     goto fail;
   }
   if (delete_record(db, name, err) < 0)

@@ -68,19 +68,6 @@ struct bothy_loaded *bothy_loaded_free(struct bothy_loaded *l)
   return NULL;
 }
 
-/* An error with a code callers can test for, without ": strerror" appended:
- * the messages here say all there is ("... is missing from the archive"). */
-_printf_(3, 4) static int set_error_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 static const char *aerr(struct archive *a)
 {
   const char *s = archive_error_string(a);
@@ -112,13 +99,13 @@ static int decompress_fd(int fd, sink_fn sink, void *userdata, bothy_error_t *er
   _cleanup_archive_read_ struct archive *a = xarchive_read_new();
   if (archive_read_support_format_raw(a) != ARCHIVE_OK ||
       archive_read_open_fd(a, fd, COPY_BUF) != ARCHIVE_OK)
-    return set_error_code(err, EIO, "cannot read: %s", aerr(a));
+    return bothy_error_set_code(err, EIO, "cannot read: %s", aerr(a));
   struct archive_entry *e;
   int r = archive_read_next_header(a, &e);
   if (r == ARCHIVE_EOF)
     return 0;
   if (r < ARCHIVE_WARN)
-    return set_error_code(err, EBADMSG, "cannot decompress: %s", aerr(a));
+    return bothy_error_set_code(err, EBADMSG, "cannot decompress: %s", aerr(a));
   for (;;) {
     const void *buf;
     size_t len;
@@ -127,7 +114,7 @@ static int decompress_fd(int fd, sink_fn sink, void *userdata, bothy_error_t *er
     if (r == ARCHIVE_EOF)
       return 0;
     if (r < ARCHIVE_WARN)
-      return set_error_code(err, EBADMSG, "cannot decompress: %s", aerr(a));
+      return bothy_error_set_code(err, EBADMSG, "cannot decompress: %s", aerr(a));
     if (len && sink(userdata, buf, len, err) < 0)
       return -1;
   }
@@ -211,7 +198,7 @@ static int add_blob_buffer(struct load *l, const void *buf, size_t len, const ch
   char d[BOTHY_DIGEST_MAX];
   bothy_digest_buffer(buf, len, d);
   if (digest && !streq(d, digest))
-    return set_error_code(err, EBADMSG, "content is %s, expected %s", d, digest);
+    return bothy_error_set_code(err, EBADMSG, "content is %s, expected %s", d, digest);
   bool had = bothy_store_blob_exists(l->imgs->store, d, NULL) == 1;
   if (!had && bothy_store_blob_ingest_buffer(l->imgs->store, buf, len, d, NULL, err) < 0)
     return -1;
@@ -246,14 +233,14 @@ static int add_layer_from_blob(struct load *l, const char *blob_digest, const ch
 static int clean_member_name(const char *name, char **ret, bothy_error_t *err)
 {
   if (name[0] == '/')
-    return set_error_code(err, EINVAL, "member '%s' has an absolute path", name);
+    return bothy_error_set_code(err, EINVAL, "member '%s' has an absolute path", name);
   _cleanup_free_ char *out = xmalloc(strlen(name) + 1);
   size_t n = 0;
   for (const char *p = name; *p;) {
     size_t len = strcspn(p, "/");
     if (len == 2 && p[0] == '.' && p[1] == '.')
-      return set_error_code(err, EINVAL, "member '%s' points outside the archive (path traversal)",
-                            name);
+      return bothy_error_set_code(err, EINVAL,
+                                  "member '%s' points outside the archive (path traversal)", name);
     if (len > 0 && !(len == 1 && p[0] == '.')) {
       if (n)
         out[n++] = '/';
@@ -345,8 +332,8 @@ static int extract_entry(struct load *l, struct archive *a, struct archive_entry
     _cleanup_close_ int tfd = bothy_open_in_root(l->dirfd, target, O_PATH | O_NOFOLLOW, 0);
     struct stat st;
     if (tfd < 0 || fstat(tfd, &st) < 0 || !S_ISREG(st.st_mode))
-      return set_error_code(err, EINVAL, "member '%s' is a hard link to '%s', not to a file", name,
-                            hardlink);
+      return bothy_error_set_code(err, EINVAL, "member '%s' is a hard link to '%s', not to a file",
+                                  name, hardlink);
     if (linkat(tfd, "", pfd, base, AT_EMPTY_PATH) < 0)
       return bothy_error_errno(err, "cannot link member '%s'", name);
     return 0;
@@ -354,10 +341,10 @@ static int extract_entry(struct load *l, struct archive *a, struct archive_entry
   if (type == AE_IFLNK) {
     const char *target = archive_entry_symlink(e);
     if (!target || !link_target_inside(name, target))
-      return set_error_code(err, EINVAL,
-                            "member '%s' is a symlink to '%s', outside the archive (path "
-                            "traversal)",
-                            name, target ? target : "");
+      return bothy_error_set_code(err, EINVAL,
+                                  "member '%s' is a symlink to '%s', outside the archive (path "
+                                  "traversal)",
+                                  name, target ? target : "");
     if (symlinkat(target, pfd, base) < 0)
       return bothy_error_errno(err, "cannot create member '%s'", name);
     return 0;
@@ -375,7 +362,7 @@ static int extract_entry(struct load *l, struct archive *a, struct archive_entry
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN)
-      return set_error_code(err, EBADMSG, "corrupt archive: member '%s': %s", name, aerr(a));
+      return bothy_error_set_code(err, EBADMSG, "corrupt archive: member '%s': %s", name, aerr(a));
     int k = write_at(fd, buf, len, (off_t) off);
     if (k < 0)
       return bothy_error_set(err, -k, "cannot write member '%s'", name);
@@ -425,7 +412,7 @@ static int extract(struct load *l, int fd, bothy_error_t *err)
   _cleanup_archive_read_ struct archive *a = xarchive_read_new();
   if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
       archive_read_open(a, src, NULL, source_read, NULL) != ARCHIVE_OK)
-    return set_error_code(
+    return bothy_error_set_code(
         err, EINVAL, src->total == 0 ? "the archive is empty" : "not a tar archive: %s", aerr(a));
   size_t count = 0;
   for (;;) {
@@ -434,16 +421,16 @@ static int extract(struct load *l, int fd, bothy_error_t *err)
     if (r == ARCHIVE_EOF)
       break;
     if (r < ARCHIVE_WARN && count == 0 && src->total == 0)
-      return set_error_code(err, EINVAL, "the archive is empty");
+      return bothy_error_set_code(err, EINVAL, "the archive is empty");
     if (r < ARCHIVE_WARN)
-      return set_error_code(err, EINVAL, count ? "corrupt archive: %s" : "not a tar archive: %s",
-                            aerr(a));
+      return bothy_error_set_code(err, EINVAL,
+                                  count ? "corrupt archive: %s" : "not a tar archive: %s", aerr(a));
     count++;
     if (extract_entry(l, a, e, err) < 0)
       return -1;
   }
   if (count == 0)
-    return set_error_code(err, EINVAL, "the archive is empty");
+    return bothy_error_set_code(err, EINVAL, "the archive is empty");
   return 0;
 }
 
@@ -453,14 +440,14 @@ static int open_member(struct load *l, const char *name, bothy_error_t *err)
 {
   _cleanup_close_ int fd = bothy_open_in_root(l->dirfd, name, O_RDONLY | O_NOCTTY, 0);
   if (fd == -ENOENT || fd == -ENOTDIR)
-    return set_error_code(err, ENOENT, "'%s' is missing from the archive", name);
+    return bothy_error_set_code(err, ENOENT, "'%s' is missing from the archive", name);
   if (fd < 0)
     return bothy_error_set(err, -fd, "cannot open '%s' in the archive", name);
   struct stat st;
   if (fstat(fd, &st) < 0)
     return bothy_error_errno(err, "cannot stat '%s' in the archive", name);
   if (!S_ISREG(st.st_mode))
-    return set_error_code(err, EINVAL, "'%s' in the archive is not a file", name);
+    return bothy_error_set_code(err, EINVAL, "'%s' in the archive is not a file", name);
   return TAKE_FD(fd);
 }
 
@@ -480,7 +467,8 @@ static int read_member(struct load *l, const char *name, char **ret, size_t *ret
   if (fstat(fd, &st) < 0)
     return bothy_error_errno(err, "cannot stat '%s' in the archive", name);
   if ((uint64_t) st.st_size > DOC_MAX)
-    return set_error_code(err, EFBIG, "'%s' in the archive is larger than %u bytes", name, DOC_MAX);
+    return bothy_error_set_code(err, EFBIG, "'%s' in the archive is larger than %u bytes", name,
+                                DOC_MAX);
   if (bothy_read_fd(fd, ret, ret_len, err) < 0)
     return bothy_error_prefix(err, "'%s'", name);
   return 0;
@@ -537,14 +525,14 @@ static int load_docker_image(struct load *l, json_t *entry, size_t idx, bothy_er
 {
   _cleanup_free_ char *ctx = xasprintf("manifest.json[%zu]", idx);
   if (!json_is_object(entry))
-    return set_error_code(err, EINVAL, "%s is not an object", ctx);
+    return bothy_error_set_code(err, EINVAL, "%s is not an object", ctx);
   const char *config_name = NULL;
   json_t *layers = NULL;
   if (bothy_json_string(entry, "Config", ctx, &config_name, err) < 0 ||
       bothy_json_array(entry, "Layers", ctx, &layers, err) < 0)
     return -1;
   if (!config_name || !layers)
-    return set_error_code(err, EINVAL, "%s needs 'Config' and 'Layers'", ctx);
+    return bothy_error_set_code(err, EINVAL, "%s needs 'Config' and 'Layers'", ctx);
   _cleanup_strv_free_ char **tags = NULL;
   json_t *rt = json_object_get(entry, "RepoTags");
   if (rt && !json_is_null(rt) && bothy_json_strv(entry, "RepoTags", ctx, &tags, err) < 0)
@@ -559,8 +547,8 @@ static int load_docker_image(struct load *l, json_t *entry, size_t idx, bothy_er
     return -1;
   size_t n = json_array_size(layers);
   if (cfg->n_diff_ids != n)
-    return set_error_code(err, EBADMSG, "%s lists %zu layers, its config '%s' %zu diff_ids", ctx, n,
-                          config_name, cfg->n_diff_ids);
+    return bothy_error_set_code(err, EBADMSG, "%s lists %zu layers, its config '%s' %zu diff_ids",
+                                ctx, n, config_name, cfg->n_diff_ids);
 
   json_t *descs = json_array();
   _cleanup_json_ json_t *m =
@@ -570,7 +558,7 @@ static int load_docker_image(struct load *l, json_t *entry, size_t idx, bothy_er
   for (size_t i = 0; i < n; i++) {
     const char *name = json_string_value(json_array_get(layers, i));
     if (!name)
-      return set_error_code(err, EINVAL, "%s: 'Layers' must be an array of strings", ctx);
+      return bothy_error_set_code(err, EINVAL, "%s: 'Layers' must be an array of strings", ctx);
     if (load_docker_layer(l, name, cfg->diff_ids[i], err) < 0)
       return -1;
     uint64_t size = 0;
@@ -596,7 +584,7 @@ static int load_docker_image(struct load *l, json_t *entry, size_t idx, bothy_er
     if (bothy_reference_parse(*t, &ref, err) < 0)
       return bothy_error_prefix(err, "%s: RepoTags", ctx);
     if (ref->digest)
-      return set_error_code(err, EINVAL, "%s: RepoTags: '%s' is not a tag", ctx, *t);
+      return bothy_error_set_code(err, EINVAL, "%s: RepoTags: '%s' is not a tag", ctx, *t);
     _cleanup_free_ char *full = bothy_reference_string(ref);
     add_pending(l, full, digest, BOTHY_MT_OCI_MANIFEST, (int64_t) strlen(body));
   }
@@ -613,7 +601,7 @@ static int load_docker(struct load *l, bothy_error_t *err)
   if (bothy_json_load_data(data, len, "manifest.json", &list, err) < 0)
     return -1;
   if (!json_is_array(list) || json_array_size(list) == 0)
-    return set_error_code(err, EINVAL, "manifest.json must be a non-empty array");
+    return bothy_error_set_code(err, EINVAL, "manifest.json must be a non-empty array");
   size_t i;
   json_t *entry;
   json_array_foreach (list, i, entry)
@@ -632,7 +620,8 @@ static int read_oci_blob(struct load *l, const struct bothy_descriptor *d, char 
   if (blob_member_name(d->digest, &name, err) < 0)
     return -1;
   if (strncmp(d->digest, "sha256:", 7) != 0)
-    return set_error_code(err, EOPNOTSUPP, "blob %s: only sha256 digests are supported", d->digest);
+    return bothy_error_set_code(err, EOPNOTSUPP, "blob %s: only sha256 digests are supported",
+                                d->digest);
   _cleanup_free_ char *data = NULL;
   size_t len = 0;
   if (read_member(l, name, &data, &len, err) < 0)
@@ -640,10 +629,10 @@ static int read_oci_blob(struct load *l, const struct bothy_descriptor *d, char 
   char have[BOTHY_DIGEST_MAX];
   bothy_digest_buffer(data, len, have);
   if (!streq(have, d->digest))
-    return set_error_code(err, EBADMSG, "blob '%s' has digest %s", name, have);
+    return bothy_error_set_code(err, EBADMSG, "blob '%s' has digest %s", name, have);
   if (d->size >= 0 && (uint64_t) d->size != len)
-    return set_error_code(err, EBADMSG, "blob '%s' is %zu bytes, its descriptor says %" PRId64,
-                          name, len, d->size);
+    return bothy_error_set_code(
+        err, EBADMSG, "blob '%s' is %zu bytes, its descriptor says %" PRId64, name, len, d->size);
   *ret = TAKE_PTR(data);
   *ret_len = len;
   return 0;
@@ -660,21 +649,22 @@ static int load_oci_image(struct load *l, const struct bothy_descriptor *md, con
   if (bothy_manifest_parse(body, len, md->media_type, md->digest, &m, err) < 0)
     return -1;
   if (m->kind != BOTHY_MANIFEST_IMAGE)
-    return set_error_code(err, EINVAL, "manifest %s: an index inside an index", md->digest);
+    return bothy_error_set_code(err, EINVAL, "manifest %s: an index inside an index", md->digest);
   if (read_oci_blob(l, &m->config, &cfg_data, &cfg_len, err) < 0)
     return bothy_error_prefix(err, "config");
   _cleanup_image_config_ struct bothy_image_config *cfg = NULL;
   if (bothy_image_config_parse(cfg_data, cfg_len, m->config.digest, &cfg, err) < 0)
     return -1;
   if (cfg->n_diff_ids != m->n_layers)
-    return set_error_code(err, EBADMSG, "manifest %s has %zu layers, its config %zu diff_ids",
-                          md->digest, m->n_layers, cfg->n_diff_ids);
+    return bothy_error_set_code(err, EBADMSG, "manifest %s has %zu layers, its config %zu diff_ids",
+                                md->digest, m->n_layers, cfg->n_diff_ids);
 
   for (size_t i = 0; i < m->n_layers; i++) {
     const struct bothy_descriptor *d = &m->layers[i];
     if (!bothy_layer_media_type_ok(d->media_type))
-      return set_error_code(err, EINVAL, "layer %s: media type '%s' is not a layer bothy unpacks",
-                            d->digest, d->media_type);
+      return bothy_error_set_code(err, EINVAL,
+                                  "layer %s: media type '%s' is not a layer bothy unpacks",
+                                  d->digest, d->media_type);
     bool had = bothy_store_blob_exists(l->imgs->store, d->digest, NULL) == 1;
     if (!had) {
       _cleanup_free_ char *name = NULL;
@@ -721,17 +711,17 @@ static int load_oci(struct load *l, bothy_error_t *err)
     return -1;
   const char *version = json_string_value(json_object_get(lj, "imageLayoutVersion"));
   if (!streq(version, BOTHY_OCI_LAYOUT_VERSION))
-    return set_error_code(err, EINVAL, "oci-layout: imageLayoutVersion '%s' is not supported",
-                          version ? version : "");
+    return bothy_error_set_code(err, EINVAL, "oci-layout: imageLayoutVersion '%s' is not supported",
+                                version ? version : "");
   if (read_member(l, "index.json", &data, &len, err) < 0)
     return -1;
   _cleanup_manifest_ struct bothy_manifest *index = NULL;
   if (bothy_manifest_parse(data, len, NULL, "index.json", &index, err) < 0)
     return -1;
   if (index->kind != BOTHY_MANIFEST_INDEX)
-    return set_error_code(err, EINVAL, "index.json is not an image index");
+    return bothy_error_set_code(err, EINVAL, "index.json is not an image index");
   if (index->n_manifests == 0)
-    return set_error_code(err, EINVAL, "index.json lists no images");
+    return bothy_error_set_code(err, EINVAL, "index.json lists no images");
 
   for (size_t i = 0; i < index->n_manifests; i++) {
     const struct bothy_descriptor *d = &index->manifests[i];
@@ -749,7 +739,7 @@ static int load_oci(struct load *l, bothy_error_t *err)
         bothy_manifest_parse(body, blen, d->media_type, d->digest, &sub, err) < 0)
       return -1;
     if (sub->kind != BOTHY_MANIFEST_INDEX)
-      return set_error_code(err, EINVAL, "%s is not an index", d->digest);
+      return bothy_error_set_code(err, EINVAL, "%s is not an index", d->digest);
     const char *os, *arch, *variant;
     bothy_platform_native(&os, &arch, &variant);
     const struct bothy_descriptor *sel = NULL;
@@ -823,9 +813,9 @@ int bothy_archive_load(struct bothy_images *imgs, int fd, const char *what,
     else if (member_exists(&l, "index.json"))
       r = load_oci(&l, err);
     else
-      r = set_error_code(err, EINVAL,
-                         "neither a docker-archive (no manifest.json) nor an oci-archive (no "
-                         "index.json)");
+      r = bothy_error_set_code(err, EINVAL,
+                               "neither a docker-archive (no manifest.json) nor an oci-archive (no "
+                               "index.json)");
   }
   /* References last: until here a failure leaves no name pointing at
    * anything, and the undo takes back every blob and layer. Once a name is
@@ -888,7 +878,7 @@ static int collect_images(struct save *s, char *const *names, bothy_error_t *err
       strv_push(&si->refs, xstrdup(ref));
   }
   if (s->n == 0)
-    return set_error_code(err, EINVAL, "no image to save");
+    return bothy_error_set_code(err, EINVAL, "no image to save");
   return 0;
 }
 
@@ -906,7 +896,7 @@ static int write_header(struct save *s, const char *name, mode_t mode, int64_t s
   /* A fixed time: saving the same images twice gives the same bytes. */
   archive_entry_set_mtime(e, 0, 0);
   if (archive_write_header(s->a, e) < ARCHIVE_WARN)
-    return set_error_code(err, EIO, "cannot write '%s': %s", name, aerr(s->a));
+    return bothy_error_set_code(err, EIO, "cannot write '%s': %s", name, aerr(s->a));
   strv_push(&s->written, xstrdup(name));
   return 0;
 }
@@ -922,7 +912,7 @@ static int write_data(struct save *s, const char *name, const void *buf, size_t 
                       bothy_error_t *err)
 {
   if (archive_write_data(s->a, buf, len) != (la_ssize_t) len)
-    return set_error_code(err, EIO, "cannot write '%s': %s", name, aerr(s->a));
+    return bothy_error_set_code(err, EIO, "cannot write '%s': %s", name, aerr(s->a));
   return 0;
 }
 
@@ -949,8 +939,8 @@ static int write_fd(struct save *s, const char *name, int fd, uint64_t size, bot
     if (k < 0)
       return bothy_error_errno(err, "cannot read the content of '%s'", name);
     if (k == 0)
-      return set_error_code(err, EBADMSG, "the content of '%s' is shorter than %" PRIu64 " bytes",
-                            name, size);
+      return bothy_error_set_code(
+          err, EBADMSG, "the content of '%s' is shorter than %" PRIu64 " bytes", name, size);
     if (write_data(s, name, buf, (size_t) k, err) < 0)
       return -1;
     done += (uint64_t) k;
@@ -1016,8 +1006,8 @@ static int write_docker_layer(struct save *s, const struct bothy_descriptor *blo
   char have[BOTHY_DIGEST_MAX];
   bothy_digester_final(d, have);
   if (!streq(have, diff_id))
-    return set_error_code(err, EBADMSG, "layer %s decompresses to %s, the config says %s",
-                          blob->digest, have, diff_id);
+    return bothy_error_set_code(err, EBADMSG, "layer %s decompresses to %s, the config says %s",
+                                blob->digest, have, diff_id);
   struct stat st;
   if (fstat(tmp, &st) < 0)
     return bothy_error_errno(err, "cannot stat a temporary file");
@@ -1031,8 +1021,8 @@ static int save_docker(struct save *s, bothy_error_t *err)
     struct bothy_image *img = s->images[i].img;
     const struct bothy_manifest *m = img->manifest;
     if (m->n_layers != img->config->n_diff_ids)
-      return set_error_code(err, EBADMSG, "image %s: %zu layers, %zu diff_ids", img->digest,
-                            m->n_layers, img->config->n_diff_ids);
+      return bothy_error_set_code(err, EBADMSG, "image %s: %zu layers, %zu diff_ids", img->digest,
+                                  m->n_layers, img->config->n_diff_ids);
     _cleanup_free_ char *cfg_name = xasprintf("%s.json", bothy_digest_hex(m->config.digest));
     json_t *layers = json_array();
     json_t *entry = json_pack("{s:s, s:o}", "Config", cfg_name, "Layers", layers);
@@ -1114,12 +1104,12 @@ static int save_to_fd(struct save *s, enum bothy_archive_format format, int fd, 
       archive_write_add_filter_none(s->a) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(s->a, 1) != ARCHIVE_OK ||
       archive_write_open_fd(s->a, fd) != ARCHIVE_OK)
-    return set_error_code(err, EIO, "cannot write the archive: %s", aerr(s->a));
+    return bothy_error_set_code(err, EIO, "cannot write the archive: %s", aerr(s->a));
   int r = format == BOTHY_ARCHIVE_DOCKER ? save_docker(s, err) : save_oci(s, err);
   if (r < 0)
     return r;
   if (archive_write_close(s->a) != ARCHIVE_OK)
-    return set_error_code(err, EIO, "cannot write the archive: %s", aerr(s->a));
+    return bothy_error_set_code(err, EIO, "cannot write the archive: %s", aerr(s->a));
   return 0;
 }
 
@@ -1130,7 +1120,7 @@ int bothy_archive_save(struct bothy_images *imgs, char *const *names,
   if (bothy_dlopen_archive(err) < 0)
     return -1;
   if (!bothy_archive_format_to_string(format))
-    return set_error_code(err, EINVAL, "unknown archive format");
+    return bothy_error_set_code(err, EINVAL, "unknown archive format");
   struct save s = { .imgs = imgs };
   int r = collect_images(&s, names, err);
   if (r < 0 || !path) {
@@ -1191,7 +1181,7 @@ static int import_layer(struct load *l, int fd, char *ret_diff_id, uint64_t *ret
   bothy_digester_final(d, diff_id);
   uint64_t size = bothy_store_writer_size(w);
   if (size == 0)
-    return set_error_code(err, EINVAL, "the tarball is empty");
+    return bothy_error_set_code(err, EINVAL, "the tarball is empty");
   bool had = bothy_store_blob_exists(l->imgs->store, diff_id, NULL) == 1;
   if (bothy_store_writer_commit(w, diff_id, (int64_t) size, NULL, err) < 0)
     return -1;
@@ -1253,7 +1243,7 @@ int bothy_archive_import(struct bothy_images *imgs, int fd, const char *what, co
     if (bothy_reference_parse(ref, &r, err) < 0)
       return -1;
     if (r->digest)
-      return set_error_code(err, EINVAL, "cannot name an image with a digest: '%s'", ref);
+      return bothy_error_set_code(err, EINVAL, "cannot name an image with a digest: '%s'", ref);
     full = bothy_reference_string(r);
   }
   struct load l = { .imgs = imgs, .dirfd = -1 };

@@ -117,19 +117,6 @@ struct bothy_registry_transfer {
   struct xfer *x;
 };
 
-/* Like bothy_error_set(..., 0, ...) but with an errno-like code that callers
- * can test, without strerror() appended: the message already says why. */
-_printf_(3, 4) static int fail(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 /* Replaces the code of the error just set (by a helper whose code is not the
  * one this module documents). */
 static int recode(bothy_error_t *err, int code)
@@ -199,7 +186,7 @@ static int check_repo(const char *repo, bothy_error_t *err)
   if (!repo || !*repo || repo[0] == '/' || repo[strlen(repo) - 1] == '/' || strstr(repo, "//") ||
       strstr(repo, "..") ||
       strspn(repo, "abcdefghijklmnopqrstuvwxyz0123456789._-/") != strlen(repo))
-    return fail(err, EINVAL, "invalid repository name '%s'", repo ? repo : "");
+    return bothy_error_set_code(err, EINVAL, "invalid repository name '%s'", repo ? repo : "");
   return 0;
 }
 
@@ -211,7 +198,7 @@ static bool is_digest_ref(const char *reference)
 static int check_reference(const char *reference, bothy_error_t *err)
 {
   if (!reference || !*reference)
-    return fail(err, EINVAL, "missing tag or digest");
+    return bothy_error_set_code(err, EINVAL, "missing tag or digest");
   if (is_digest_ref(reference)) {
     if (bothy_digest_validate(reference, err) < 0)
       return recode(err, EINVAL);
@@ -221,7 +208,7 @@ static int check_reference(const char *reference, bothy_error_t *err)
   size_t n = strlen(reference);
   if (n > 128 || reference[0] == '.' || reference[0] == '-' ||
       strspn(reference, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
-    return fail(err, EINVAL, "invalid tag '%s'", reference);
+    return bothy_error_set_code(err, EINVAL, "invalid tag '%s'", reference);
   return 0;
 }
 
@@ -231,7 +218,8 @@ static int check_verifiable_digest(const char *digest, bothy_error_t *err)
   if (bothy_digest_validate(digest, err) < 0)
     return recode(err, EINVAL);
   if (!starts_with(digest, "sha256:"))
-    return fail(err, EINVAL, "cannot verify digest '%s': only sha256 is supported", digest);
+    return bothy_error_set_code(err, EINVAL, "cannot verify digest '%s': only sha256 is supported",
+                                digest);
   return 0;
 }
 
@@ -241,9 +229,9 @@ int bothy_registry_new(const struct bothy_registry_opts *opts, struct bothy_regi
                        bothy_error_t *err)
 {
   if (!opts || !opts->host || !*opts->host)
-    return fail(err, EINVAL, "creating a registry client: no registry host given");
+    return bothy_error_set_code(err, EINVAL, "creating a registry client: no registry host given");
   if (strpbrk(opts->host, "/?#@ \t\r\n"))
-    return fail(err, EINVAL, "invalid registry host '%s'", opts->host);
+    return bothy_error_set_code(err, EINVAL, "invalid registry host '%s'", opts->host);
 
   if (bothy_dlopen_curl(err) < 0)
     return -1;
@@ -251,7 +239,7 @@ int bothy_registry_new(const struct bothy_registry_opts *opts, struct bothy_regi
    * per client is safe. */
   CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (rc != CURLE_OK)
-    return fail(err, EIO, "initialising libcurl: %s", curl_easy_strerror(rc));
+    return bothy_error_set_code(err, EIO, "initialising libcurl: %s", curl_easy_strerror(rc));
 
   struct bothy_registry *reg = xmalloc0(sizeof(*reg));
   reg->name = xstrdup(opts->host);
@@ -492,13 +480,14 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
       ((x->max_len && (uint64_t) x->content_length > x->max_len) ||
        (x->expected_size >= 0 && x->content_length > x->expected_size))) {
     if (x->expected_size >= 0)
-      fail(&x->cb_err, EBADMSG,
-           "the server announced %" PRId64 " bytes, expected %" PRId64 " bytes", x->content_length,
-           x->expected_size);
+      bothy_error_set_code(&x->cb_err, EBADMSG,
+                           "the server announced %" PRId64 " bytes, expected %" PRId64 " bytes",
+                           x->content_length, x->expected_size);
     else
-      fail(&x->cb_err, EFBIG,
-           "the server announced %" PRId64 " bytes, more than the %" PRIu64 " allowed",
-           x->content_length, x->max_len);
+      bothy_error_set_code(&x->cb_err, EFBIG,
+                           "the server announced %" PRId64 " bytes, more than the %" PRIu64
+                           " allowed",
+                           x->content_length, x->max_len);
     return 0;
   }
   return n;
@@ -532,20 +521,21 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
   }
 
   if (x->expected_size >= 0 && x->received + n > (uint64_t) x->expected_size) {
-    fail(&x->cb_err, EBADMSG, "the server sent more than the expected %" PRId64 " bytes",
-         x->expected_size);
+    bothy_error_set_code(&x->cb_err, EBADMSG,
+                         "the server sent more than the expected %" PRId64 " bytes",
+                         x->expected_size);
     return 0;
   }
   if (x->max_len && x->received + n > x->max_len) {
-    fail(&x->cb_err, EFBIG, "the response is larger than the %" PRIu64 " bytes allowed",
-         x->max_len);
+    bothy_error_set_code(&x->cb_err, EFBIG,
+                         "the response is larger than the %" PRIu64 " bytes allowed", x->max_len);
     return 0;
   }
   bothy_digester_update(x->digester, ptr, n);
   if (x->sink) {
     if (x->sink(x->sink_data, ptr, n, &x->cb_err) < 0) {
       if (!x->cb_err)
-        fail(&x->cb_err, EIO, "the sink failed");
+        bothy_error_set_code(&x->cb_err, EIO, "the sink failed");
       return 0;
     }
   } else {
@@ -576,8 +566,9 @@ static size_t on_read(char *buffer, size_t size, size_t nitems, void *userdata)
         bothy_error_errno(&x->cb_err, "reading the blob at offset %" PRIu64,
                           x->fd_off + x->body_pos);
       else
-        fail(&x->cb_err, EIO, "the blob file ended at offset %" PRIu64 ", before its size",
-             x->fd_off + x->body_pos);
+        bothy_error_set_code(&x->cb_err, EIO,
+                             "the blob file ended at offset %" PRIu64 ", before its size",
+                             x->fd_off + x->body_pos);
       return CURL_READFUNC_ABORT;
     }
     want = (size_t) r;
@@ -611,7 +602,7 @@ static int xfer_prepare(struct xfer *x, bothy_error_t *err)
   if (!x->curl) {
     x->curl = curl_easy_init();
     if (!x->curl)
-      return fail(err, ENOMEM, "%s: cannot create a curl handle", x->what);
+      return bothy_error_set_code(err, ENOMEM, "%s: cannot create a curl handle", x->what);
   } else {
     curl_easy_reset(x->curl);
   }
@@ -711,7 +702,7 @@ static int xfer_prepare(struct xfer *x, bothy_error_t *err)
     curl_easy_setopt(c, CURLOPT_PASSWORD, reg->password);
   }
   if (!x->hdrs)
-    return fail(err, ENOMEM, "%s: cannot build the request headers", x->what);
+    return bothy_error_set_code(err, ENOMEM, "%s: cannot build the request headers", x->what);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdrs);
   log_debug("registry: %s %s", x->method, x->url);
   return 0;
@@ -795,25 +786,27 @@ static int http_error(const struct xfer *x, bothy_error_t *err)
   if (x->token_request) {
     _cleanup_free_ char *realm = xstrndup(x->url, strcspn(x->url, "?"));
     if (x->status == 401 || x->status == 403)
-      return fail(err, EACCES,
-                  "%s: authentication required for '%s': token server '%s' answered %s", x->what,
-                  x->auth_name, realm, desc);
-    return fail(err, status_2xx(x->status) ? EPROTO : EAGAIN,
-                "%s: fetching a token for '%s' from '%s': %s", x->what, x->auth_name, realm, desc);
+      return bothy_error_set_code(
+          err, EACCES, "%s: authentication required for '%s': token server '%s' answered %s",
+          x->what, x->auth_name, realm, desc);
+    return bothy_error_set_code(err, status_2xx(x->status) ? EPROTO : EAGAIN,
+                                "%s: fetching a token for '%s' from '%s': %s", x->what,
+                                x->auth_name, realm, desc);
   }
   switch (x->status) {
   case 401:
-    return fail(err, EACCES, "%s: authentication required for '%s': %s", x->what, x->auth_name,
-                desc);
+    return bothy_error_set_code(err, EACCES, "%s: authentication required for '%s': %s", x->what,
+                                x->auth_name, desc);
   case 403:
-    return fail(err, EPERM, "%s: access denied to '%s': %s", x->what, x->auth_name, desc);
+    return bothy_error_set_code(err, EPERM, "%s: access denied to '%s': %s", x->what, x->auth_name,
+                                desc);
   case 404:
-    return fail(err, ENOENT, "%s: %s", x->what, desc);
+    return bothy_error_set_code(err, ENOENT, "%s: %s", x->what, desc);
   case 408:
   case 429:
-    return fail(err, EAGAIN, "%s: %s", x->what, desc);
+    return bothy_error_set_code(err, EAGAIN, "%s: %s", x->what, desc);
   default:
-    return fail(err, x->status >= 500 ? EAGAIN : EPROTO, "%s: %s", x->what, desc);
+    return bothy_error_set_code(err, x->status >= 500 ? EAGAIN : EPROTO, "%s: %s", x->what, desc);
   }
 }
 
@@ -978,8 +971,8 @@ static int xfer_done(struct xfer *x, CURLcode rc, unsigned *ret_delay_ms, bothy_
       r = xfer_prepare(x, err);
       return r < 0 ? r : 1;
     }
-    return fail(err, transient ? EAGAIN : EIO, "%s: %s", x->what,
-                x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    return bothy_error_set_code(err, transient ? EAGAIN : EIO, "%s: %s", x->what,
+                                x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
   }
 
   if (x->status == 401 && x->scope && !x->token_request) {
@@ -997,12 +990,13 @@ static int xfer_done(struct xfer *x, CURLcode rc, unsigned *ret_delay_ms, bothy_
     if (!status_2xx(x->status))
       return 0; /* e.g. a HEAD's 404, which the caller reads */
     if (x->expected_size >= 0 && x->received != (uint64_t) x->expected_size)
-      return fail(err, EBADMSG, "%s: received %" PRIu64 " bytes, expected %" PRId64, x->what,
-                  x->received, x->expected_size);
+      return bothy_error_set_code(err, EBADMSG, "%s: received %" PRIu64 " bytes, expected %" PRId64,
+                                  x->what, x->received, x->expected_size);
     bothy_digester_final(x->digester, x->digest);
     if (x->expected_digest && !streq(x->digest, x->expected_digest))
-      return fail(err, EBADMSG, "%s: digest mismatch: the content received has digest '%s'",
-                  x->what, x->digest);
+      return bothy_error_set_code(err, EBADMSG,
+                                  "%s: digest mismatch: the content received has digest '%s'",
+                                  x->what, x->digest);
     return 0;
   }
 
@@ -1035,14 +1029,14 @@ static int fetch_token(struct bothy_registry *reg, const char *scope, const char
                        const char *what, bothy_error_t *err)
 {
   if (!starts_with(reg->realm, "https://") && !starts_with(reg->realm, "http://"))
-    return fail(err, EPROTO, "%s: the registry's token realm '%s' is not an http(s) URL", what,
-                reg->realm);
+    return bothy_error_set_code(
+        err, EPROTO, "%s: the registry's token realm '%s' is not an http(s) URL", what, reg->realm);
   /* Credentials go in clear over http: only when the registry itself is. */
   if (reg->username && !reg->insecure && !starts_with(reg->realm, "https://"))
-    return fail(err, EACCES,
-                "%s: refusing to send credentials for '%s' to token server '%s' "
-                "over plain http",
-                what, auth_name, reg->realm);
+    return bothy_error_set_code(err, EACCES,
+                                "%s: refusing to send credentials for '%s' to token server '%s' "
+                                "over plain http",
+                                what, auth_name, reg->realm);
 
   _cleanup_free_ char *url = xasprintf("%s%c", reg->realm, strchr(reg->realm, '?') ? '&' : '?');
   bool first = true;
@@ -1075,10 +1069,11 @@ static int fetch_token(struct bothy_registry *reg, const char *scope, const char
       value = json_string_value(json_object_get(doc, "access_token"));
   }
   if (!value || !*value)
-    return fail(err, EPROTO, "%s: the token server for '%s' sent no token", what, auth_name);
+    return bothy_error_set_code(err, EPROTO, "%s: the token server for '%s' sent no token", what,
+                                auth_name);
   if (strpbrk(value, "\r\n"))
-    return fail(err, EPROTO, "%s: the token server for '%s' sent an invalid token", what,
-                auth_name);
+    return bothy_error_set_code(err, EPROTO, "%s: the token server for '%s' sent an invalid token",
+                                what, auth_name);
   json_t *e = doc ? json_object_get(doc, "expires_in") : NULL;
   int64_t ttl = json_is_integer(e) ? json_integer_value(e) : TOKEN_DEFAULT_TTL;
   /* The token spec: less than 60 s means 60 s. */
@@ -1163,8 +1158,9 @@ int bothy_registry_get_manifest(struct bothy_registry *reg, const char *repo, co
    * tag's content is otherwise trusted as served. */
   if (x->docker_digest && starts_with(x->docker_digest, "sha256:") &&
       !streq(x->docker_digest, x->digest))
-    return fail(err, EBADMSG, "%s: digest mismatch: the registry says '%s', the content is '%s'",
-                what, x->docker_digest, x->digest);
+    return bothy_error_set_code(err, EBADMSG,
+                                "%s: digest mismatch: the registry says '%s', the content is '%s'",
+                                what, x->docker_digest, x->digest);
 
   _cleanup_free_ char *media_type = media_type_of(x->content_type);
   if (!*media_type || streq(media_type, "application/json") || streq(media_type, "text/plain")) {
@@ -1229,14 +1225,14 @@ int bothy_registry_put_manifest(struct bothy_registry *reg, const char *repo, co
   _cleanup_free_ char *what = xasprintf("pushing manifest '%s%c%s' to '%s'", repo,
                                         by_digest ? '@' : ':', reference, reg->name);
   if (!media_type || !*media_type || strpbrk(media_type, "\r\n"))
-    return fail(err, EINVAL, "%s: invalid media type", what);
+    return bothy_error_set_code(err, EINVAL, "%s: invalid media type", what);
   if (len > BOTHY_REGISTRY_MANIFEST_MAX)
-    return fail(err, EFBIG, "%s: the manifest is larger than %u bytes", what,
-                BOTHY_REGISTRY_MANIFEST_MAX);
+    return bothy_error_set_code(err, EFBIG, "%s: the manifest is larger than %u bytes", what,
+                                BOTHY_REGISTRY_MANIFEST_MAX);
   char digest[BOTHY_DIGEST_MAX];
   bothy_digest_buffer(body, len, digest);
   if (by_digest && !streq(reference, digest))
-    return fail(err, EINVAL, "%s: the manifest's digest is '%s'", what, digest);
+    return bothy_error_set_code(err, EINVAL, "%s: the manifest's digest is '%s'", what, digest);
 
   _cleanup_free_ char *scope = push_scope(repo), *auth = auth_name_of(reg, repo);
   _cleanup_xfer_ struct xfer *x =
@@ -1249,8 +1245,8 @@ int bothy_registry_put_manifest(struct bothy_registry *reg, const char *repo, co
     return r;
   if (x->docker_digest && starts_with(x->docker_digest, "sha256:") &&
       !streq(x->docker_digest, digest))
-    return fail(err, EBADMSG, "%s: the registry stored digest '%s', expected '%s'", what,
-                x->docker_digest, digest);
+    return bothy_error_set_code(err, EBADMSG, "%s: the registry stored digest '%s', expected '%s'",
+                                what, x->docker_digest, digest);
   if (ret_digest)
     *ret_digest = xstrdup(digest);
   return 0;
@@ -1299,7 +1295,7 @@ int bothy_registry_blob_transfer_new(struct bothy_registry *reg, const char *rep
     return r;
   }
   if (!sink)
-    return fail(err, EINVAL, "%s: no sink given", what);
+    return bothy_error_set_code(err, EINVAL, "%s: no sink given", what);
 
   _cleanup_free_ char *scope = pull_scope(repo), *auth = auth_name_of(reg, repo);
   _cleanup_xfer_ struct xfer *x =
@@ -1372,10 +1368,11 @@ static char *resolve_location(const struct bothy_registry *reg, const char *loca
 static int take_location(const struct xfer *x, char **location, bothy_error_t *err)
 {
   if (!x->location || !*x->location)
-    return fail(err, EPROTO, "%s: the registry sent %ld without an upload location", x->what,
-                x->status);
+    return bothy_error_set_code(err, EPROTO, "%s: the registry sent %ld without an upload location",
+                                x->what, x->status);
   if (strpbrk(x->location, " \t\r\n"))
-    return fail(err, EPROTO, "%s: invalid upload location from the registry", x->what);
+    return bothy_error_set_code(err, EPROTO, "%s: invalid upload location from the registry",
+                                x->what);
   replace(location, resolve_location(x->reg, x->location));
   return 0;
 }
@@ -1480,7 +1477,8 @@ static int upload_once(struct bothy_registry *reg, const char *repo, int fd, uin
     return r;
   if (x->docker_digest && starts_with(x->docker_digest, "sha256:") &&
       !streq(x->docker_digest, digest))
-    return fail(err, EBADMSG, "%s: the registry stored digest '%s'", what, x->docker_digest);
+    return bothy_error_set_code(err, EBADMSG, "%s: the registry stored digest '%s'", what,
+                                x->docker_digest);
   return 0;
 }
 
@@ -1494,7 +1492,7 @@ int bothy_registry_upload_blob(struct bothy_registry *reg, const char *repo, int
     return recode(err, EINVAL);
   _cleanup_free_ char *what = xasprintf("pushing blob '%s@%s' to '%s'", repo, digest, reg->name);
   if (fd < 0)
-    return fail(err, EINVAL, "%s: no file given", what);
+    return bothy_error_set_code(err, EINVAL, "%s: no file given", what);
   /* An upload session is not resumable here: a transient failure anywhere
    * restarts the whole upload. */
   for (int attempt = 0;; attempt++) {

@@ -43,20 +43,6 @@ struct bothy_store_writer {
   bool finished; /* committed or failed commit: the temp file is gone */
 };
 
-/* An error with a code but without the strerror() suffix: "digest mismatch:
- * expected A, got B" reads better than with ": Bad message" appended, and
- * callers still get a code to test for. */
-_printf_(3, 4) static int set_error_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 static int check_digest(const char *digest, bothy_error_t *err)
 {
   if (bothy_digest_validate(digest, err) < 0) {
@@ -111,9 +97,9 @@ static int check_layout(struct bothy_store *s, bothy_error_t *err)
   if (r < 0)
     return bothy_error_prefix(err, "%s", what);
   if (r == 0)
-    return set_error_code(err, EINVAL, "%s has no imageLayoutVersion", what);
+    return bothy_error_set_code(err, EINVAL, "%s has no imageLayoutVersion", what);
   if (!streq(version, BOTHY_OCI_LAYOUT_VERSION))
-    return set_error_code(
+    return bothy_error_set_code(
         err, EINVAL, "%s has image layout version '%s', bothy supports " BOTHY_OCI_LAYOUT_VERSION,
         what, version);
   return 0;
@@ -300,14 +286,14 @@ int bothy_store_writer_commit(struct bothy_store_writer *w, const char *expected
 
   if (expected_size >= 0 && w->size != (uint64_t) expected_size) {
     writer_drop_tmp(w);
-    return set_error_code(err, EBADMSG,
-                          "size mismatch for blob %s: expected %" PRId64 " bytes, got %" PRIu64,
-                          expected_digest ? expected_digest : digest, expected_size, w->size);
+    return bothy_error_set_code(
+        err, EBADMSG, "size mismatch for blob %s: expected %" PRId64 " bytes, got %" PRIu64,
+        expected_digest ? expected_digest : digest, expected_size, w->size);
   }
   if (expected_digest && !streq(expected_digest, digest)) {
     writer_drop_tmp(w);
-    return set_error_code(err, EBADMSG, "digest mismatch: expected %s, got %s", expected_digest,
-                          digest);
+    return bothy_error_set_code(err, EBADMSG, "digest mismatch: expected %s, got %s",
+                                expected_digest, digest);
   }
 
   /* fchmod: the mode must not depend on the umask of whoever ingested. */
@@ -369,8 +355,8 @@ int bothy_store_blob_ingest_buffer(struct bothy_store *s, const void *buf, size_
   char digest[BOTHY_DIGEST_MAX];
   bothy_digest_buffer(buf, len, digest);
   if (expected_digest && !streq(expected_digest, digest))
-    return set_error_code(err, EBADMSG, "digest mismatch: expected %s, got %s", expected_digest,
-                          digest);
+    return bothy_error_set_code(err, EBADMSG, "digest mismatch: expected %s, got %s",
+                                expected_digest, digest);
   r = bothy_store_blob_exists(s, digest, err);
   if (r < 0)
     return r;
@@ -492,8 +478,8 @@ int bothy_store_blob_verify(struct bothy_store *s, const char *digest, bothy_err
   if (r < 0)
     return r;
   if (!streq(actual, digest))
-    return set_error_code(err, EBADMSG, "blob %s is corrupt: its content hashes to %s", digest,
-                          actual);
+    return bothy_error_set_code(err, EBADMSG, "blob %s is corrupt: its content hashes to %s",
+                                digest, actual);
   return 0;
 }
 
@@ -509,8 +495,9 @@ int bothy_store_blob_read(struct bothy_store *s, const char *digest, size_t max_
   if (!S_ISREG(st.st_mode))
     return bothy_error_set(err, EINVAL, "blob %s is not a regular file", digest);
   if ((uint64_t) st.st_size > max_size)
-    return set_error_code(err, EFBIG, "blob %s is %" PRIu64 " bytes, more than the %zu allowed",
-                          digest, (uint64_t) st.st_size, max_size);
+    return bothy_error_set_code(err, EFBIG,
+                                "blob %s is %" PRIu64 " bytes, more than the %zu allowed", digest,
+                                (uint64_t) st.st_size, max_size);
   size_t size = (size_t) st.st_size;
   _cleanup_free_ char *buf = xmalloc(size + 1);
   ssize_t n = bothy_read_all(fd, buf, size);
@@ -521,8 +508,8 @@ int bothy_store_blob_read(struct bothy_store *s, const char *digest, size_t max_
     char actual[BOTHY_DIGEST_MAX];
     bothy_digest_buffer(buf, (size_t) n, actual);
     if (!streq(actual, digest))
-      return set_error_code(err, EBADMSG, "blob %s is corrupt: its content hashes to %s", digest,
-                            actual);
+      return bothy_error_set_code(err, EBADMSG, "blob %s is corrupt: its content hashes to %s",
+                                  digest, actual);
   }
   if (ret_len)
     *ret_len = (size_t) n;
@@ -674,7 +661,7 @@ int bothy_store_ref_name_validate(const char *ref_name, bothy_error_t *err)
       goto bad;
   }
 bad:
-  return set_error_code(err, EINVAL, "invalid ref name '%s'", ref_name);
+  return bothy_error_set_code(err, EINVAL, "invalid ref name '%s'", ref_name);
 }
 
 static int index_load(struct bothy_store *s, json_t **ret, bothy_error_t *err)
@@ -690,7 +677,7 @@ static int index_load(struct bothy_store *s, json_t **ret, bothy_error_t *err)
   if (r < 0)
     return r;
   if (!json_is_object(index))
-    return set_error_code(err, EINVAL, "%s is not a JSON object", what);
+    return bothy_error_set_code(err, EINVAL, "%s is not a JSON object", what);
   json_t *manifests = NULL;
   r = bothy_json_array(index, "manifests", NULL, &manifests, err);
   if (r < 0)
@@ -730,7 +717,7 @@ static int descriptor_from_json(json_t *entry, size_t i, struct bothy_store_desc
 {
   _cleanup_free_ char *ctx = xasprintf("manifests[%zu]", i);
   if (!json_is_object(entry))
-    return set_error_code(err, EINVAL, "'%s' must be an object", ctx);
+    return bothy_error_set_code(err, EINVAL, "'%s' must be an object", ctx);
   _cleanup_store_descriptor_ struct bothy_store_descriptor *d = xmalloc0(sizeof(*d));
   int r;
   if ((r = bothy_json_strdup(entry, "mediaType", ctx, &d->media_type, err)) < 0 ||
@@ -738,11 +725,11 @@ static int descriptor_from_json(json_t *entry, size_t i, struct bothy_store_desc
       (r = bothy_json_int64(entry, "size", ctx, &d->size, err)) < 0)
     return r;
   if (!d->media_type || !d->digest || !json_object_get(entry, "size"))
-    return set_error_code(err, EINVAL, "'%s' needs mediaType, digest and size", ctx);
+    return bothy_error_set_code(err, EINVAL, "'%s' needs mediaType, digest and size", ctx);
   if ((r = check_digest(d->digest, err)) < 0)
     return bothy_error_prefix(err, "'%s'", ctx);
   if (d->size < 0)
-    return set_error_code(err, EINVAL, "'%s.size' must not be negative", ctx);
+    return bothy_error_set_code(err, EINVAL, "'%s.size' must not be negative", ctx);
   json_t *annotations = NULL, *platform = NULL;
   if ((r = bothy_json_object(entry, "annotations", ctx, &annotations, err)) < 0 ||
       (r = bothy_json_object(entry, "platform", ctx, &platform, err)) < 0)
@@ -772,7 +759,7 @@ int bothy_store_index_set(struct bothy_store *s, const char *ref_name,
   if (r < 0)
     return bothy_error_prefix(err, "tagging '%s'", ref_name);
   if (desc->size < 0 || size != (uint64_t) desc->size)
-    return set_error_code(
+    return bothy_error_set_code(
         err, EBADMSG, "tagging '%s': blob %s is %" PRIu64 " bytes, the descriptor says %" PRId64,
         ref_name, desc->digest, size, desc->size);
 

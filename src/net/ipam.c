@@ -69,19 +69,6 @@ int bothy_net_tx_begin(sqlite3 *db, bothy_error_t *err)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* An error with an errno-like code whose strerror() would say nothing more
- * than the message does. */
-_printf_(3, 4) static int set_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 static bool valid_name(const char *name)
 {
   if (!name || !*name)
@@ -289,7 +276,7 @@ static int network_lookup(sqlite3 *db, const char *ref, struct bothy_network **r
                           bothy_error_t *err)
 {
   if (!ref || !*ref)
-    return set_code(err, ENOENT, "network \"%s\" not found", ref ? ref : "");
+    return bothy_error_set_code(err, ENOENT, "network \"%s\" not found", ref ? ref : "");
   static const char *const queries[] = {
     "SELECT " NETWORK_COLUMNS " FROM networks WHERE id = ?1",
     "SELECT " NETWORK_COLUMNS " FROM networks WHERE name = ?1",
@@ -305,9 +292,9 @@ static int network_lookup(sqlite3 *db, const char *ref, struct bothy_network **r
     if (r == 1)
       return 0;
     if (r == 2)
-      return set_code(err, EINVAL, "multiple networks match \"%s\"", ref);
+      return bothy_error_set_code(err, EINVAL, "multiple networks match \"%s\"", ref);
   }
-  return set_code(err, ENOENT, "network \"%s\" not found", ref);
+  return bothy_error_set_code(err, ENOENT, "network \"%s\" not found", ref);
 }
 
 int bothy_network_get(sqlite3 *db, const char *name_or_id, struct bothy_network **ret,
@@ -410,19 +397,20 @@ static int choose_subnet(const struct bothy_network_req *req, const struct subne
     _cleanup_free_ char *hint = NULL;
     if (!parse_cidr(req->subnet, &c, &why, &hint)) {
       if (hint)
-        return set_code(err, EINVAL, "invalid subnet \"%s\": %s (did you mean %s?)", req->subnet,
-                        why, hint);
-      return set_code(err, EINVAL, "invalid subnet \"%s\": %s", req->subnet, why);
+        return bothy_error_set_code(err, EINVAL, "invalid subnet \"%s\": %s (did you mean %s?)",
+                                    req->subnet, why, hint);
+      return bothy_error_set_code(err, EINVAL, "invalid subnet \"%s\": %s", req->subnet, why);
     }
     _cleanup_free_ char *s = cidr_string(c);
     const char *other = overlapping_network(v, n, c);
     if (other)
-      return set_code(err, EADDRINUSE, "subnet %s overlaps network \"%s\"", s, other);
+      return bothy_error_set_code(err, EADDRINUSE, "subnet %s overlaps network \"%s\"", s, other);
     int r = host_overlaps(overlaps, ud, s, err);
     if (r < 0)
       return r;
     if (r > 0)
-      return set_code(err, EADDRINUSE, "subnet %s overlaps an address range in use on the host", s);
+      return bothy_error_set_code(err, EADDRINUSE,
+                                  "subnet %s overlaps an address range in use on the host", s);
     *ret = c;
     return 0;
   }
@@ -446,7 +434,7 @@ static int choose_subnet(const struct bothy_network_req *req, const struct subne
       return 0;
     }
   }
-  return set_code(err, ENOSPC, "no free subnet left in %s", BOTHY_NETWORK_POOL);
+  return bothy_error_set_code(err, ENOSPC, "no free subnet left in %s", BOTHY_NETWORK_POOL);
 }
 
 static int choose_gateway(const struct bothy_network_req *req, struct cidr c, uint32_t *ret,
@@ -458,14 +446,16 @@ static int choose_gateway(const struct bothy_network_req *req, struct cidr c, ui
   }
   uint32_t gw = 0;
   if (!parse_ip4(req->gateway, &gw))
-    return set_code(err, EINVAL, "invalid gateway \"%s\": not an IPv4 address", req->gateway);
+    return bothy_error_set_code(err, EINVAL, "invalid gateway \"%s\": not an IPv4 address",
+                                req->gateway);
   _cleanup_free_ char *s = cidr_string(c);
   if (!cidr_contains(c, gw))
-    return set_code(err, EINVAL, "invalid gateway \"%s\": not inside the subnet %s", req->gateway,
-                    s);
+    return bothy_error_set_code(err, EINVAL, "invalid gateway \"%s\": not inside the subnet %s",
+                                req->gateway, s);
   if (gw == c.net || gw == cidr_broadcast(c))
-    return set_code(err, EINVAL, "invalid gateway \"%s\": the %s address of the subnet %s",
-                    req->gateway, gw == c.net ? "network" : "broadcast", s);
+    return bothy_error_set_code(err, EINVAL,
+                                "invalid gateway \"%s\": the %s address of the subnet %s",
+                                req->gateway, gw == c.net ? "network" : "broadcast", s);
   *ret = gw;
   return 0;
 }
@@ -493,7 +483,7 @@ static int network_insert(sqlite3 *db, const struct bothy_network_req *req,
   if (r < 0)
     return r;
   if (r > 0)
-    return set_code(err, EEXIST, "network \"%s\" already exists", req->name);
+    return bothy_error_set_code(err, EEXIST, "network \"%s\" already exists", req->name);
 
   struct subnet_entry *subnets = NULL;
   size_t nsubnets = 0;
@@ -557,12 +547,13 @@ static int labels_valid(json_t *labels, bothy_error_t *err)
   if (!labels)
     return 0;
   if (!json_is_object(labels))
-    return set_code(err, EINVAL, "the labels of a network must be an object of strings");
+    return bothy_error_set_code(err, EINVAL,
+                                "the labels of a network must be an object of strings");
   const char *key;
   json_t *value;
   json_object_foreach (labels, key, value) {
     if (!json_is_string(value))
-      return set_code(err, EINVAL, "label \"%s\" of a network must be a string", key);
+      return bothy_error_set_code(err, EINVAL, "label \"%s\" of a network must be a string", key);
   }
   return 0;
 }
@@ -572,11 +563,12 @@ int bothy_network_create(sqlite3 *db, const struct bothy_network_req *req,
                          bothy_error_t *err)
 {
   if (!valid_name(req->name))
-    return set_code(err, EINVAL,
-                    "invalid network name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-                    req->name ? req->name : "");
+    return bothy_error_set_code(
+        err, EINVAL, "invalid network name \"%s\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+        req->name ? req->name : "");
   if (req->gateway && !req->subnet)
-    return set_code(err, EINVAL, "invalid gateway \"%s\": a gateway needs a subnet", req->gateway);
+    return bothy_error_set_code(err, EINVAL, "invalid gateway \"%s\": a gateway needs a subnet",
+                                req->gateway);
   if (labels_valid(req->labels, err) < 0)
     return bothy_error_ret(err);
   int tx = bothy_net_tx_begin(db, err);
@@ -649,7 +641,7 @@ static int network_delete(sqlite3 *db, const char *name, bothy_error_t *err)
   if (count < 0)
     return -1;
   if (count > 0)
-    return set_code(err, EBUSY, "network \"%s\" has active endpoints", n->name);
+    return bothy_error_set_code(err, EBUSY, "network \"%s\" has active endpoints", n->name);
   _cleanup_stmt_ sqlite3_stmt *st = NULL;
   if (bothy_db_prepare(db, "DELETE FROM networks WHERE name = ?", &st, err) < 0)
     return -1;
@@ -787,7 +779,8 @@ static int lowest_free(sqlite3 *db, const struct bothy_network *n, struct cidr c
     want++;
   }
   if (want >= cidr_broadcast(c))
-    return set_code(err, ENOSPC, "no free address left on network \"%s\" (%s)", n->name, n->subnet);
+    return bothy_error_set_code(err, ENOSPC, "no free address left on network \"%s\" (%s)", n->name,
+                                n->subnet);
   *ret = want;
   return 0;
 }
@@ -822,23 +815,25 @@ static int endpoint_insert(sqlite3 *db, const char *network, const char *contain
   struct cidr c = { 0, 0 };
   uint32_t gw = 0;
   if (!stored_cidr(n->subnet, &c) || !parse_ip4(n->gateway, &gw))
-    return set_code(err, EINVAL, "network \"%s\" has an invalid subnet or gateway", n->name);
+    return bothy_error_set_code(err, EINVAL, "network \"%s\" has an invalid subnet or gateway",
+                                n->name);
   uint32_t ip = 0;
   if (want_ip) {
     if (!parse_ip4(want_ip, &ip))
-      return set_code(err, EINVAL, "invalid address \"%s\": not an IPv4 address", want_ip);
+      return bothy_error_set_code(err, EINVAL, "invalid address \"%s\": not an IPv4 address",
+                                  want_ip);
     if (!cidr_contains(c, ip))
-      return set_code(err, EINVAL,
-                      "invalid address \"%s\": not inside the subnet %s of network "
-                      "\"%s\"",
-                      want_ip, n->subnet, n->name);
+      return bothy_error_set_code(err, EINVAL,
+                                  "invalid address \"%s\": not inside the subnet %s of network "
+                                  "\"%s\"",
+                                  want_ip, n->subnet, n->name);
     if (ip == c.net || ip == cidr_broadcast(c) || ip == gw)
-      return set_code(err, EINVAL, "invalid address \"%s\": the %s address of network \"%s\"",
-                      want_ip,
-                      ip == gw      ? "gateway"
-                      : ip == c.net ? "network"
-                                    : "broadcast",
-                      n->name);
+      return bothy_error_set_code(
+          err, EINVAL, "invalid address \"%s\": the %s address of network \"%s\"", want_ip,
+          ip == gw      ? "gateway"
+          : ip == c.net ? "network"
+                        : "broadcast",
+          n->name);
   } else if (lowest_free(db, n, c, gw, &ip, err) < 0) {
     return bothy_error_ret(err);
   }
@@ -854,7 +849,8 @@ static int endpoint_insert(sqlite3 *db, const char *network, const char *contain
     if (r < 0)
       return r;
     if (r > 0)
-      return set_code(err, EADDRINUSE, "address %s is in use on network \"%s\"", e->ip, n->name);
+      return bothy_error_set_code(err, EADDRINUSE, "address %s is in use on network \"%s\"", e->ip,
+                                  n->name);
   }
   _cleanup_json_ json_t *a = json_array();
   for (size_t i = 0; aliases && aliases[i]; i++)
@@ -882,7 +878,8 @@ int bothy_endpoint_add(sqlite3 *db, const char *network, const char *container, 
                        char *const *aliases, struct bothy_endpoint **ret, bothy_error_t *err)
 {
   if (!container || !is_lower_hex(container, 64, 64))
-    return set_code(err, EINVAL, "invalid container id \"%s\"", container ? container : "");
+    return bothy_error_set_code(err, EINVAL, "invalid container id \"%s\"",
+                                container ? container : "");
   int tx = bothy_net_tx_begin(db, err);
   if (tx < 0)
     return -1;

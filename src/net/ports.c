@@ -16,19 +16,6 @@
 #include "base/xalloc.h"
 #include "net/ipam.h"
 
-/* An error with an errno-like code whose strerror() would say nothing more
- * than the message does. */
-_printf_(3, 4) static int set_code(bothy_error_t *err, int code, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  bothy_error_setv(err, 0, fmt, ap);
-  va_end(ap);
-  if (err && *err)
-    (*err)->code = code;
-  return -code;
-}
-
 /* ---- parsing ------------------------------------------------------------ */
 
 struct range {
@@ -69,7 +56,7 @@ static int parse_range(const char *spec, const char *s, size_t len, bool host, s
                        bothy_error_t *err)
 {
   if (!parse_range_shape(s, len, ret))
-    return set_code(err, EINVAL, "invalid port specification: \"%s\"", spec);
+    return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", spec);
   const char *why = NULL;
   if (ret->first > 65535 || ret->last > 65535)
     why = "ports are 1 to 65535";
@@ -78,7 +65,7 @@ static int parse_range(const char *spec, const char *s, size_t len, bool host, s
   else if (ret->first == 0 && !(host && ret->last == 0))
     why = "ports are 1 to 65535";
   if (why)
-    return set_code(err, EINVAL, "invalid range \"%.*s\": %s", (int) len, s, why);
+    return bothy_error_set_code(err, EINVAL, "invalid range \"%.*s\": %s", (int) len, s, why);
   return 0;
 }
 
@@ -90,7 +77,7 @@ static int parse_ctr_part(const char *spec, const char *s, struct range *ret_ran
   const char *slash = strchr(s, '/');
   size_t len = slash ? (size_t) (slash - s) : strlen(s);
   if (len == 0)
-    return set_code(err, EINVAL, "invalid port specification: \"%s\"", spec);
+    return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", spec);
   if (parse_range(spec, s, len, /* host= */ false, ret_range, err) < 0)
     return -EINVAL;
   const char *proto = slash ? slash + 1 : "";
@@ -100,7 +87,8 @@ static int parse_ctr_part(const char *spec, const char *s, struct range *ret_ran
   else if (!strcasecmp(proto, "udp"))
     memcpy(ret_proto, "udp", 4);
   else
-    return set_code(err, EINVAL, "invalid protocol \"%s\": only tcp and udp are supported", proto);
+    return bothy_error_set_code(err, EINVAL,
+                                "invalid protocol \"%s\": only tcp and udp are supported", proto);
   return 0;
 }
 
@@ -135,7 +123,7 @@ static void specs_append(struct bothy_port_spec **v, size_t *n, const char *host
 int bothy_port_parse(const char *s, struct bothy_port_spec **v, size_t *n, bothy_error_t *err)
 {
   if (!s || !*s)
-    return set_code(err, EINVAL, "invalid port specification: \"%s\"", s ? s : "");
+    return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", s ? s : "");
   /* [ip:]: an IPv6 address in brackets, or the first of three parts. */
   _cleanup_free_ char *ip_word = NULL;
   const char *rest = s;
@@ -143,15 +131,15 @@ int bothy_port_parse(const char *s, struct bothy_port_spec **v, size_t *n, bothy
   if (s[0] == '[') {
     const char *close = strchr(s, ']');
     if (!close)
-      return set_code(err, EINVAL, "invalid IP address \"%s\"", s);
+      return bothy_error_set_code(err, EINVAL, "invalid IP address \"%s\"", s);
     if (close[1] != ':')
-      return set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
+      return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
     ip_word = xstrndup(s + 1, (size_t) (close - s - 1));
     rest = close + 2;
     have_ip = true;
     /* After an address, a host port part (maybe empty) must follow. */
     if (!strchr(rest, ':'))
-      return set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
+      return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
   }
   /* Split the rest on ':': [ip:][host:]ctr. */
   const char *parts[3];
@@ -159,7 +147,7 @@ int bothy_port_parse(const char *s, struct bothy_port_spec **v, size_t *n, bothy
   for (const char *p = rest;;) {
     const char *colon = strchr(p, ':');
     if (count == 3)
-      return set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
+      return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
     parts[count] = p;
     lens[count] = colon ? (size_t) (colon - p) : strlen(p);
     count++;
@@ -168,7 +156,7 @@ int bothy_port_parse(const char *s, struct bothy_port_spec **v, size_t *n, bothy
     p = colon + 1;
   }
   if (have_ip && count != 2)
-    return set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
+    return bothy_error_set_code(err, EINVAL, "invalid port specification: \"%s\"", s);
   const char *host_word = NULL, *ctr_word = parts[count - 1];
   size_t host_len = 0;
   if (count >= 2) {
@@ -188,10 +176,10 @@ int bothy_port_parse(const char *s, struct bothy_port_spec **v, size_t *n, bothy
     struct in_addr a4;
     bool bracketed = s[0] == '[';
     if (bracketed ? inet_pton(AF_INET6, ip_word, &a6) != 1 : inet_pton(AF_INET, ip_word, &a4) != 1)
-      return set_code(err, EINVAL, "invalid IP address \"%s\"", ip_word);
+      return bothy_error_set_code(err, EINVAL, "invalid IP address \"%s\"", ip_word);
     host_ip = canonical_ip(ip_word);
   } else if (have_ip && s[0] == '[') {
-    return set_code(err, EINVAL, "invalid IP address \"[]\"");
+    return bothy_error_set_code(err, EINVAL, "invalid IP address \"[]\"");
   } else {
     host_ip = xstrdup(BOTHY_PORT_DEFAULT_HOST_IP);
   }
@@ -207,10 +195,11 @@ int bothy_port_parse(const char *s, struct bothy_port_spec **v, size_t *n, bothy
     if (host.last - host.first != ctr.last - ctr.first) {
       /* Either side of the spec, without the protocol and the address. */
       size_t ctr_len = strcspn(ctr_word, "/");
-      return set_code(err, EINVAL,
-                      "invalid range \"%.*s:%.*s\": the host and container ranges must be of "
-                      "the same length",
-                      (int) host_len, host_word, (int) ctr_len, ctr_word);
+      return bothy_error_set_code(
+          err, EINVAL,
+          "invalid range \"%.*s:%.*s\": the host and container ranges must be of "
+          "the same length",
+          (int) host_len, host_word, (int) ctr_len, ctr_word);
     }
   }
   specs_append(v, n, host_ip, host, ctr, proto);
@@ -320,9 +309,10 @@ static int conflict_error(const char *container, const char *other, const char *
 {
   _cleanup_free_ char *what = port_string(ip, port, proto);
   if (streq(other, container))
-    return set_code(err, EADDRINUSE, "port %s is already in use by this container", what);
-  return set_code(err, EADDRINUSE, "port %s is already in use by container %.12s", what,
-                  other ? other : "");
+    return bothy_error_set_code(err, EADDRINUSE, "port %s is already in use by this container",
+                                what);
+  return bothy_error_set_code(err, EADDRINUSE, "port %s is already in use by container %.12s", what,
+                              other ? other : "");
 }
 
 /* Binds spec's port (choosing one for port 0 that no container has
@@ -341,7 +331,7 @@ static int take_port(sqlite3 *db, const char *container, const struct bothy_port
     if (fd < 0) {
       _cleanup_free_ char *what = port_string(p->host_ip, p->host_port, p->proto);
       if (fd == -EADDRINUSE)
-        return set_code(err, EADDRINUSE, "port %s is already in use", what);
+        return bothy_error_set_code(err, EADDRINUSE, "port %s is already in use", what);
       return bothy_error_set(err, -fd, "cannot bind %s", what);
     }
     *ret_port = p->host_port;
@@ -376,7 +366,8 @@ static int take_port(sqlite3 *db, const char *container, const struct bothy_port
       spare[nspare++] = again;
     if (nspare == TRIES) {
       _cleanup_free_ char *what = port_string(p->host_ip, 0, p->proto);
-      set_code(err, EADDRINUSE, "no free port for %s: every one offered is recorded", what);
+      bothy_error_set_code(err, EADDRINUSE, "no free port for %s: every one offered is recorded",
+                           what);
       break;
     }
   }
@@ -416,7 +407,8 @@ int bothy_ports_reserve(sqlite3 *db, const char *container, struct bothy_port_sp
   for (size_t i = 0; i < n; i++)
     if (!v[i].host_ip || (!streq(v[i].proto, "tcp") && !streq(v[i].proto, "udp")) ||
         v[i].ctr_port == 0)
-      return set_code(err, EINVAL, "invalid port specification for container %.12s", container);
+      return bothy_error_set_code(err, EINVAL, "invalid port specification for container %.12s",
+                                  container);
   int tx = bothy_net_tx_begin(db, err);
   if (tx < 0)
     return -1;
