@@ -187,13 +187,14 @@ def test_two_instances_are_isolated(root):
 def scan_for(root, name):
     """Every trace of an instance: paths, inventory rows, firewall, links."""
     found = []
-    for d in ("containers", "volumes", "netns", "etc/instances", "etc/secrets"):
+    # What bothy names after the instance sits at the top of these directories (not
+    # inside containers' files, where an app may well have a "blog-…" of its own).
+    for d in ("volumes", "netns", "etc/instances", "etc/secrets"):
         p = os.path.join(root, d)
         if os.path.isdir(p):
-            for dirpath, dirnames, filenames in os.walk(p):
-                for n in dirnames + filenames:
-                    if n.startswith(f"{name}-") or n == name or n == f"{name}.ini":
-                        found.append(os.path.join(dirpath, n))
+            for n in os.listdir(p):
+                if n.startswith(f"{name}-") or n == name or n == f"{name}.ini":
+                    found.append(os.path.join(p, n))
     dump = subprocess.run(["sqlite3", os.path.join(root, "bothy.db"), ".dump"],
                           capture_output=True, text=True).stdout
     found += [l for l in dump.splitlines() if f"'{name}-" in l or f"app-{name}" in l
