@@ -274,6 +274,20 @@ static int instance_containers(const struct bothy_app_ctx *a, const char *name, 
       continue;
     json_t *st = json_object_get(c, "State");
     const char *n = json_string_value(json_object_get(c, "Name"));
+    /* The host ports it publishes. */
+    json_t *hp = json_array();
+    const char *k;
+    json_t *binds;
+    json_object_foreach (json_object_get(json_object_get(c, "NetworkSettings"), "Ports"), k,
+                         binds) {
+      size_t bi;
+      json_t *b;
+      json_array_foreach (binds, bi, b) {
+        const char *port = json_string_value(json_object_get(b, "HostPort"));
+        if (port)
+          json_array_append_new(hp, json_integer(strtol(port, NULL, 10)));
+      }
+    }
     json_array_append_new(
         v,
         json_pack("{s:O, s:s, s:O, s:O, s:O, s:s}", "Id", json_object_get(c, "Id"), "Name",
@@ -284,6 +298,7 @@ static int instance_containers(const struct bothy_app_ctx *a, const char *name, 
                   json_object_get(json_object_get(st, "Health"), "Status")
                       ? json_string_value(json_object_get(json_object_get(st, "Health"), "Status"))
                       : ""));
+    json_object_set_new(json_array_get(v, json_array_size(v) - 1), "HostPorts", hp);
   }
   *ret = v;
   return 0;
@@ -677,6 +692,16 @@ static int run_plan(const struct bothy_app_ctx *a, struct app_env *e, const stru
   return wait_healthy(a, p->name, s->name, p->health != NULL, timeout_sec, err);
 }
 
+/* Whether something listens on 127.0.0.1:port already. */
+static bool port_taken(int port)
+{
+  _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = { .sin_family = AF_INET,
+                            .sin_port = htons((uint16_t) port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  return fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno == EADDRINUSE;
+}
+
 /* The web port: a free one on 127.0.0.1, chosen once and kept in the file. */
 static int free_port(bothy_error_t *err)
 {
@@ -752,6 +777,27 @@ static int realize(const struct bothy_app_ctx *a, struct app_env *e, const struc
   _cleanup_json_ json_t *ctrs = NULL;
   if (instance_containers(a, in->name, &ctrs, err) < 0)
     return -1;
+  /* The web port, when its container is to be made (again): checked before
+   * anything is taken down, so a port another program holds changes
+   * nothing. */
+  for (size_t i = 0; i < r->n_services; i++) {
+    if (!r->services[i].web_port || !in->web_port)
+      continue;
+    json_t *have = find_service(ctrs, r->services[i].name);
+    const char *st = have ? json_string_value(json_object_get(have, "State")) : NULL;
+    bool holds = false;
+    size_t pi;
+    json_t *pv;
+    json_array_foreach (json_object_get(have, "HostPorts"), pi, pv)
+      holds |= json_integer_value(pv) == in->web_port;
+    if (holds && st && streq(st, "running"))
+      continue; /* it holds the port itself */
+    if (port_taken(in->web_port))
+      return bothy_error_set_code(err, EADDRINUSE,
+                                  "service %s: port 127.0.0.1:%d is in use by another program "
+                                  "(WebPort= in instances/%s.ini)",
+                                  r->services[i].name, in->web_port, in->name);
+  }
   /* Containers of services the recipe no longer has. */
   size_t ci;
   json_t *c;

@@ -264,3 +264,24 @@ def test_never_healthy_install_is_undone(root):
     assert r.returncode != 0
     assert bothy(root, "inspect", "broken-app").returncode == 0
     ok(root, "rm", "-f", "broken-app")
+
+
+def test_port_conflict_changes_nothing(root):
+    addr = install(root, "demo", "pc")
+    web_id = service(status(root, "pc"), "web")["Id"]
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        path = os.path.join(root, "etc", "instances", "pc.ini")
+        text = open(path).read()
+        old = addr.rsplit(":", 1)[1].strip("/")
+        open(path, "w").write(text.replace(f"WebPort={old}", f"WebPort={port}"))
+        r = bothy(root, "apply", "pc")
+        assert r.returncode != 0 and f"port 127.0.0.1:{port} is in use" in r.stderr, r.stderr
+        # Nothing was taken down: the same container answers where it did.
+        assert service(status(root, "pc"), "web")["Id"] == web_id
+        assert get(addr) == (200, "<h1>Hello</h1>\n")
+    finally:
+        taken.close()
