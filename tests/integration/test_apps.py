@@ -5,6 +5,7 @@ The apps here are busybox-based (tests/integration/apps) so that they install in
 test_catalog_apps.py installs the bundled Debian-based catalog."""
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -197,10 +198,12 @@ def scan_for(root, name):
                     found.append(os.path.join(p, n))
     dump = subprocess.run(["sqlite3", os.path.join(root, "bothy.db"), ".dump"],
                           capture_output=True, text=True).stdout
-    found += [l for l in dump.splitlines() if f"'{name}-" in l or f"app-{name}" in l
+    # "app-blog" is not "app-blog2": names end where a name's characters do.
+    net = re.compile(rf"app-{re.escape(name)}(?![a-z0-9-])")
+    found += [l for l in dump.splitlines() if f"'{name}-" in l or net.search(l)
               or f'"{name}"' in l]
     ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
-    found += [l for l in ruleset.splitlines() if f"app-{name}" in l]
+    found += [l for l in ruleset.splitlines() if net.search(l)]
     found += [c["Names"] if "Names" in c else c.get("Name")
               for c in json.loads(bothy(root, "ps", "-a", "--format", "json").stdout or "[]")
               if name in json.dumps(c)]
