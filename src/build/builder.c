@@ -203,10 +203,9 @@ static void add_history(struct bstate *s, const char *created_by, int64_t t, boo
     s->created = t;
 }
 
-/* The strv of config.KEY (NULL when absent). */
-static char **cfg_strv(struct bstate *s, const char *key)
+/* The strings of a JSON array as a strv (NULL when there are none). */
+static char **json_strv(json_t *a)
 {
-  json_t *a = json_object_get(cfg_obj(s), key);
   char **v = NULL;
   size_t i;
   json_t *e;
@@ -214,6 +213,12 @@ static char **cfg_strv(struct bstate *s, const char *key)
     if (json_is_string(e))
       strv_push(&v, xstrdup(json_string_value(e)));
   return v;
+}
+
+/* The strv of config.KEY (NULL when absent). */
+static char **cfg_strv(struct bstate *s, const char *key)
+{
+  return json_strv(json_object_get(cfg_obj(s), key));
 }
 
 static json_t *strv_json(char *const *v)
@@ -387,14 +392,7 @@ static int base_env(const char *image, const char *platform, void *userdata, cha
   struct base_image *bi;
   if (get_base(b, image, &bi, err) < 0)
     return -1;
-  char **env = NULL;
-  json_t *a = json_object_get(json_object_get(bi->config, "config"), "Env");
-  size_t i;
-  json_t *e;
-  json_array_foreach (a, i, e)
-    if (json_is_string(e))
-      strv_push(&env, xstrdup(json_string_value(e)));
-  *ret_env = env;
+  *ret_env = json_strv(json_object_get(json_object_get(bi->config, "config"), "Env"));
   return 0;
 }
 
@@ -404,14 +402,7 @@ static int base_onbuild(const char *image, void *userdata, char ***ret, bothy_er
   struct base_image *bi;
   if (get_base(b, image, &bi, err) < 0)
     return -1;
-  char **v = NULL;
-  json_t *a = json_object_get(json_object_get(bi->config, "config"), "OnBuild");
-  size_t i;
-  json_t *e;
-  json_array_foreach (a, i, e)
-    if (json_is_string(e))
-      strv_push(&v, xstrdup(json_string_value(e)));
-  *ret = v;
+  *ret = json_strv(json_object_get(json_object_get(bi->config, "config"), "OnBuild"));
   return 0;
 }
 

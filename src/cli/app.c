@@ -370,6 +370,33 @@ int cmd_status(int argc, char **argv)
   return rc;
 }
 
+enum change_kind { CHANGE_CONFIG, CHANGE_APPLY, CHANGE_REVERT };
+
+/* config N K=V..., apply N, revert N REV: the instance changed, and which
+ * services were made again. */
+static int change(int argc, char **argv, enum change_kind kind)
+{
+  struct app_cli c;
+  app_cli_init(&c, argc, argv, false);
+  bothy_error_t err = NULL;
+  _cleanup_strv_free_ char **recreated = NULL;
+  int rc = 0, r;
+  if (kind == CHANGE_CONFIG)
+    r = bothy_instance_configure(&c.a, argv[1], argv + 2, &recreated, &err);
+  else if (kind == CHANGE_APPLY)
+    r = bothy_instance_apply(&c.a, argv[1], &recreated, &err);
+  else
+    r = bothy_instance_revert(&c.a, argv[1], argv[2], &recreated, &err);
+  if (r < 0)
+    rc = cli_fail(&err);
+  else if (recreated)
+    print_lines(recreated, "recreated ");
+  else
+    printf("nothing to recreate\n");
+  app_cli_done(&c);
+  return rc;
+}
+
 int cmd_config(int argc, char **argv)
 {
   struct app_cli c;
@@ -387,13 +414,7 @@ int cmd_config(int argc, char **argv)
         printf("%s=%s\n", k, json_string_value(val));
     }
   } else {
-    _cleanup_strv_free_ char **recreated = NULL;
-    if (bothy_instance_configure(&c.a, argv[1], argv + 2, &recreated, &err) < 0)
-      rc = cli_fail(&err);
-    else if (recreated)
-      print_lines(recreated, "recreated ");
-    else
-      printf("nothing to recreate\n");
+    rc = change(argc, argv, CHANGE_CONFIG);
   }
   app_cli_done(&c);
   return rc;
@@ -401,36 +422,12 @@ int cmd_config(int argc, char **argv)
 
 int cmd_apply(int argc, char **argv)
 {
-  struct app_cli c;
-  app_cli_init(&c, argc, argv, false);
-  bothy_error_t err = NULL;
-  _cleanup_strv_free_ char **recreated = NULL;
-  int rc = 0;
-  if (bothy_instance_apply(&c.a, argv[1], &recreated, &err) < 0)
-    rc = cli_fail(&err);
-  else if (recreated)
-    print_lines(recreated, "recreated ");
-  else
-    printf("nothing to recreate\n");
-  app_cli_done(&c);
-  return rc;
+  return change(argc, argv, CHANGE_APPLY);
 }
 
 int cmd_revert(int argc, char **argv)
 {
-  struct app_cli c;
-  app_cli_init(&c, argc, argv, false);
-  bothy_error_t err = NULL;
-  _cleanup_strv_free_ char **recreated = NULL;
-  int rc = 0;
-  if (bothy_instance_revert(&c.a, argv[1], argv[2], &recreated, &err) < 0)
-    rc = cli_fail(&err);
-  else if (recreated)
-    print_lines(recreated, "recreated ");
-  else
-    printf("nothing to recreate\n");
-  app_cli_done(&c);
-  return rc;
+  return change(argc, argv, CHANGE_REVERT);
 }
 
 int cmd_diff(int argc, char **argv)

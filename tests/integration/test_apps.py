@@ -204,9 +204,10 @@ def scan_for(root, name):
               or f'"{name}"' in l]
     ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     found += [l for l in ruleset.splitlines() if net.search(l)]
-    found += [c["Names"] if "Names" in c else c.get("Name")
-              for c in json.loads(bothy(root, "ps", "-a", "--format", "json").stdout or "[]")
-              if name in json.dumps(c)]
+    for c in json.loads(bothy(root, "ps", "-a", "--format", "json").stdout or "[]"):
+        names = c.get("Names") or c.get("Name") or ""
+        names = names if isinstance(names, list) else [names]
+        found += [n for n in names if n.lstrip("/").startswith(f"{name}-")]
     return found
 
 

@@ -66,6 +66,9 @@ def root(tmp_path_factory):
     for i in json.loads(bothy(r, "ls", "--format", "json").stdout or "[]"):
         bothy(r, "remove", i["Name"])
     cleanup_root(r)
+    subprocess.run(["rm", "-rf", r])
+    # Gigabytes of images were written: flush them here, not during the next tests.
+    os.sync()
 
 
 def install(root, app, *extra):
