@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/macros.h"
 #include "base/process.h"
+#include "base/sbuf.h"
 #include "base/strv.h"
 #include "base/xalloc.h"
 #include "build/containerfile.h"
@@ -86,14 +87,6 @@ static void out(struct builder *b, const char *fmt, ...)
   vfprintf(b->out, fmt, ap);
   va_end(ap);
   fflush(b->out);
-}
-
-/* *s += a (s may start NULL). */
-static void append(char **s, const char *a)
-{
-  char *n = xasprintf("%s%s", *s ? *s : "", a);
-  free(*s);
-  *s = n;
 }
 
 static void format_time(int64_t t, char *buf, size_t n)
@@ -487,6 +480,22 @@ static void apply_record(struct bstate *s, const struct record *r, const char *c
   add_history(s, created_by, t, false);
 }
 
+/* When s->key has a record: the step is taken from it (its layer, or
+ * none) and 1 is returned; 0 when the step must run. */
+static int cache_hit(struct builder *b, struct bstate *s, const struct bothy_cf_instr *in)
+{
+  struct record r;
+  if (record_load(b, s->key, &r) != 1)
+    return 0;
+  out(b, "--> Using cache %.12s\n", s->key);
+  if (r.none)
+    add_history(s, in->text, s->created, true);
+  else
+    apply_record(s, &r, in->text, b->o->timestamp >= 0 ? b->o->timestamp : r.created);
+  record_done(&r);
+  return 1;
+}
+
 /* A finished tar (fd, at its start) into the content store and the layer
  * store; fills r. */
 static int store_layer(struct builder *b, int fd, struct record *r, bothy_error_t *err)
@@ -548,13 +557,15 @@ static char *clean_abs(const char *base, const char *p)
     }
     strv_push(&parts, xstrdup(c));
   }
-  char *r = NULL;
+  struct sbuf r = { 0 };
   for (char **q = parts; q && *q; q++) {
-    append(&r, "/");
-    append(&r, *q);
+    sb_addc(&r, '/');
+    sb_adds(&r, *q);
   }
   strv_free(parts);
-  return r ? r : xstrdup("/");
+  if (!r.len)
+    sb_addc(&r, '/');
+  return sb_take(&r);
 }
 
 static json_t *shell_or_json(struct bstate *s, const struct bothy_cf_instr *in)
@@ -725,13 +736,7 @@ static int do_workdir(struct builder *b, struct bstate *s, const struct bothy_cf
   const char *parts[] = { canon, wd };
   chain_key(s->key, parts, ARRAY_SIZE(parts));
   struct record r;
-  if (record_load(b, s->key, &r) == 1) {
-    out(b, "--> Using cache %.12s\n", s->key);
-    if (r.none)
-      add_history(s, in->text, s->created, true);
-    else
-      apply_record(s, &r, in->text, b->o->timestamp >= 0 ? b->o->timestamp : r.created);
-    record_done(&r);
+  if (cache_hit(b, s, in)) {
     return 0;
   }
   _cleanup_free_ char *view = NULL;
@@ -966,15 +971,15 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
   /* URLs are fetched every time (as docker does): their content is part of
    * the key. */
   _cleanup_strv_free_ char **url_files = NULL;
-  _cleanup_free_ char *url_key = xstrdup("");
+  _cleanup_sb_ struct sbuf url_key = { 0 };
   for (size_t u = 0; urls && urls[u]; u++) {
     char *f = tmp_path(b, "url");
     strv_push(&url_files, f);
     char digest[BOTHY_DIGEST_MAX];
     if (fetch_url(b, urls[u], f, in->checksum, digest, err) < 0)
       return bothy_error_prefix(err, "ADD %s", urls[u]);
-    append(&url_key, digest);
-    append(&url_key, ",");
+    sb_adds(&url_key, digest);
+    sb_addc(&url_key, ',');
   }
 
   struct bstate from = { 0 };
@@ -997,13 +1002,10 @@ static int do_copy(struct builder *b, size_t si, struct bstate *s, const struct 
       return -1;
   }
   _cleanup_free_ char *canon = instr_canon(in);
-  const char *parts[] = { canon, hash, dest, url_key };
+  const char *parts[] = { canon, hash, dest, url_key.s };
   chain_key(s->key, parts, ARRAY_SIZE(parts));
   struct record r;
-  if (record_load(b, s->key, &r) == 1) {
-    out(b, "--> Using cache %.12s\n", s->key);
-    apply_record(s, &r, in->text, b->o->timestamp >= 0 ? b->o->timestamp : r.created);
-    record_done(&r);
+  if (cache_hit(b, s, in)) {
     state_done(&from);
     return 0;
   }
@@ -1172,13 +1174,13 @@ static char *pump_tail(int log_fd)
   }
   if (*p == '\n')
     p++;
-  char *s = xstrdup("");
+  struct sbuf s = { 0 };
   char *save = NULL;
   for (char *l = strtok_r(p, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    append(&s, "\n  ");
-    append(&s, l);
+    sb_adds(&s, "\n  ");
+    sb_adds(&s, l);
   }
-  return s;
+  return sb_take(&s);
 }
 
 /* What RUN --mount entries become. */
@@ -1466,22 +1468,15 @@ static int do_run(struct builder *b, size_t si, struct bstate *s, const struct b
     return -1;
   }
   _cleanup_free_ char *canon = instr_canon(in);
-  _cleanup_free_ char *mkeys = NULL;
-  mkeys = xstrdup("");
+  _cleanup_sb_ struct sbuf mkeys = { 0 };
   for (char **p = keyparts; p && *p; p++) {
-    append(&mkeys, *p);
-    append(&mkeys, ",");
+    sb_adds(&mkeys, *p);
+    sb_addc(&mkeys, ',');
   }
-  const char *parts[] = { canon, network, mkeys };
+  const char *parts[] = { canon, network, mkeys.s };
   chain_key(s->key, parts, ARRAY_SIZE(parts));
   struct record r;
-  if (record_load(b, s->key, &r) == 1) {
-    out(b, "--> Using cache %.12s\n", s->key);
-    if (r.none)
-      add_history(s, in->text, s->created, true);
-    else
-      apply_record(s, &r, in->text, b->o->timestamp >= 0 ? b->o->timestamp : r.created);
-    record_done(&r);
+  if (cache_hit(b, s, in)) {
     run_mounts_done(&rm);
     return 0;
   }
@@ -1511,12 +1506,15 @@ static int do_run(struct builder *b, size_t si, struct bstate *s, const struct b
       if (alone) {
         script = xstrdup(h0->content);
       } else {
-        script = xasprintf("%s\n", args[na - 1]);
+        struct sbuf sc = { 0 };
+        sb_adds(&sc, args[na - 1]);
+        sb_addc(&sc, '\n');
         for (size_t h = 0; h < in->n_heredocs; h++) {
-          append(&script, in->heredocs[h].content);
-          append(&script, in->heredocs[h].name);
-          append(&script, "\n");
+          sb_adds(&sc, in->heredocs[h].content);
+          sb_adds(&sc, in->heredocs[h].name);
+          sb_addc(&sc, '\n');
         }
+        script = sb_take(&sc);
       }
       free(args[na - 1]);
       args[na - 1] = script;

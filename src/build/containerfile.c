@@ -12,56 +12,10 @@
 #include <strings.h>
 
 #include "base/strv.h"
+#include "base/sbuf.h"
 #include "base/xalloc.h"
 
 /* ---- small helpers ---- */
-
-/* A growable NUL-terminated string. */
-struct sbuf {
-  char *s;
-  size_t len, cap;
-};
-
-static void sb_addn(struct sbuf *b, const char *s, size_t n)
-{
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 32;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    b->s = xrealloc(b->s, cap);
-    b->cap = cap;
-  }
-  if (n)
-    memcpy(b->s + b->len, s, n);
-  b->len += n;
-  b->s[b->len] = '\0';
-}
-
-static void sb_addc(struct sbuf *b, char c)
-{
-  sb_addn(b, &c, 1);
-}
-
-static void sb_adds(struct sbuf *b, const char *s)
-{
-  if (s)
-    sb_addn(b, s, strlen(s));
-}
-
-/* The string, owned by the caller; b is empty again. */
-static char *sb_take(struct sbuf *b)
-{
-  char *s = b->s ? b->s : xstrdup("");
-  *b = (struct sbuf){ 0 };
-  return s;
-}
-
-static void sb_done(struct sbuf *b)
-{
-  free(b->s);
-  *b = (struct sbuf){ 0 };
-}
-#define _cleanup_sb_ _cleanup_(sb_done)
 
 /* Go's unicode.IsSpace on ASCII, which is what the Dockerfile parser uses. */
 static bool is_space(char c)

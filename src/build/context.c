@@ -15,6 +15,7 @@
 #include "base/digest.h"
 #include "base/fs.h"
 #include "base/strv.h"
+#include "base/sbuf.h"
 #include "base/xalloc.h"
 #include "build/ignore.h"
 #include "image/layer.h"
@@ -70,51 +71,6 @@ static int open_resolved(const struct bothy_context *c, int dirfd, const char *p
 {
   return openat2_fd(dirfd, dot(path), flags,
                     (c->rootfs ? RESOLVE_IN_ROOT : RESOLVE_BENEATH) | RESOLVE_NO_SYMLINKS);
-}
-
-/* A growable NUL-terminated string. */
-struct sbuf {
-  char *s;
-  size_t len, cap;
-};
-
-static void sb_addn(struct sbuf *b, const char *s, size_t n)
-{
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 256;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    b->s = xrealloc(b->s, cap);
-    b->cap = cap;
-  }
-  if (n)
-    memcpy(b->s + b->len, s, n);
-  b->len += n;
-  b->s[b->len] = '\0';
-}
-
-static void sb_adds(struct sbuf *b, const char *s)
-{
-  sb_addn(b, s, strlen(s));
-}
-
-static void sb_set(struct sbuf *b, const char *s)
-{
-  b->len = 0;
-  sb_adds(b, s);
-}
-
-static void sb_truncate(struct sbuf *b, size_t len)
-{
-  b->len = len;
-  if (b->s)
-    b->s[len] = '\0';
-}
-
-static void sb_done(struct sbuf *b)
-{
-  free(b->s);
-  *b = (struct sbuf){ 0 };
 }
 
 /* "a" + "b" -> "a/b"; "" + "b" -> "b". */
