@@ -9,12 +9,14 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "app/confrepo.h"
+#include "app/doctor.h"
 #include "app/recipe.h"
 #include "base/digest.h"
 #include "base/fs.h"
@@ -27,6 +29,7 @@
 #include "container/logs.h"
 #include "container/network.h"
 #include "container/volume.h"
+#include "image/bootstrap.h"
 #include "image/images.h"
 #include "image/reference.h"
 #include "net/ipam.h"
@@ -388,6 +391,53 @@ static char *build_tag(const struct bothy_recipe *r, const struct bothy_service 
   return bothy_reference_string(ref);
 }
 
+/* A Containerfile whose base is the Debian image `bothy image bootstrap
+ * debian` makes (the bundled catalog's are) gets that image made first
+ * when it is not here: it is never pulled (bootstrap.h), so install makes
+ * it, once, as the user would have had to. */
+static int ensure_base(const struct bothy_app_ctx *a, struct app_env *e, const char *file,
+                       bothy_error_t *err)
+{
+  _cleanup_free_ char *text = NULL;
+  if (bothy_read_file(AT_FDCWD, file, &text, NULL, NULL) < 0)
+    return 0; /* the build names the problem */
+  _cleanup_free_ char *want = bothy_bootstrap_default_ref(BOTHY_BOOTSTRAP_DEFAULT_SUITE);
+  bool uses = false;
+  for (char *line = text; line && *line && !uses;) {
+    char *nl = strchr(line, '\n');
+    if (nl)
+      *nl = '\0';
+    line += strspn(line, " \t");
+    if (strncasecmp(line, "FROM", 4) == 0 && (line[4] == ' ' || line[4] == '\t')) {
+      /* FROM [--flag=...]... IMAGE [AS NAME] */
+      const char *t = line + 4;
+      for (;;) {
+        t += strspn(t, " \t");
+        size_t l = strcspn(t, " \t\r");
+        if (l == 0 || strncmp(t, "--", 2) != 0) {
+          uses = l == strlen(want) && strncmp(t, want, l) == 0;
+          break;
+        }
+        t += l;
+      }
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  _cleanup_image_ struct bothy_image *img = NULL;
+  if (!uses || bothy_images_get(e->imgs, want, &img, NULL) == 0)
+    return 0;
+  say(a,
+      "making the base image %s with debootstrap from this machine's Debian mirror (once; "
+      "about a minute)\n",
+      want);
+  struct bothy_bootstrap_opts o = { .output_fd = -1 };
+  _cleanup_free_ char *digest = NULL;
+  bool existed = false;
+  if (bothy_bootstrap_debian(e->imgs, &o, &digest, &existed, err) < 0)
+    return bothy_error_prefix(err, "making the base image %s", want);
+  return 0;
+}
+
 /* The image of each service: built (the build cache makes an unchanged
  * recipe cost milliseconds) or pulled; *ret: manifest digests by service. */
 static int ensure_images(const struct bothy_app_ctx *a, struct app_env *e,
@@ -414,6 +464,10 @@ static int ensure_images(const struct bothy_app_ctx *a, struct app_env *e,
         .timestamp = -1,
         .quiet = true,
       };
+      if (ensure_base(a, e, file, err) < 0) {
+        strv_free(v);
+        return bothy_error_prefix(err, "service %s", s->name);
+      }
       say(a, "building %s for %s\n", tag, s->name);
       if (bothy_build(&bo, &digest, err) < 0) {
         strv_free(v);
@@ -1398,6 +1452,12 @@ int bothy_doctor(const struct bothy_app_ctx *a, bool fix, char ***ret_findings, 
       teardown(a, &e, *o, false, NULL);
   }
   strv_free(orphans);
+  /* Below the instances: stray directories and rows, unused layers. */
+  if (bothy_doctor_below(a, e.inv, e.imgs, fix, &found, err) < 0) {
+    strv_free(found);
+    app_env_done(&e);
+    return -1;
+  }
   /* Instances whose containers are missing. */
   _cleanup_json_ json_t *list = NULL;
   if (bothy_instance_list(a, &list, NULL) == 0) {

@@ -2067,6 +2067,29 @@ out:
   return ret;
 }
 
+int bothy_build_cache_layers(const char *root, char ***ret, bothy_error_t *err)
+{
+  _cleanup_free_ char *dir = xasprintf("%s/build-cache", root);
+  _cleanup_closedir_ DIR *d = opendir(dir);
+  char **v = NULL;
+  if (!d && errno != ENOENT)
+    return bothy_error_errno(err, "cannot open '%s'", dir);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (de->d_name[0] == '.' || de->d_type == DT_DIR)
+      continue;
+    _cleanup_free_ char *p = xasprintf("%s/%s", dir, de->d_name);
+    _cleanup_json_ json_t *j = NULL;
+    if (bothy_json_load_file(p, &j, NULL) < 0)
+      continue; /* a torn record is a miss, and names no layer */
+    const char *diff_id = json_string_value(json_object_get(j, "diff_id"));
+    if (diff_id && !strv_contains(v, diff_id))
+      strv_push(&v, xstrdup(diff_id));
+  }
+  *ret = v;
+  return 0;
+}
+
 int bothy_build_cache_prune(const char *root, size_t *ret_removed, bothy_error_t *err)
 {
   _cleanup_free_ char *dir = xasprintf("%s/build-cache", root);

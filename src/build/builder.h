@@ -62,5 +62,8 @@ struct bothy_build_opts {
  * is gone; a failing RUN's message has its exit code and its last lines. */
 int bothy_build(const struct bothy_build_opts *o, char **ret_digest, bothy_error_t *err);
 
+/* The diff_ids of the layers the build cache records (a strv, NULL when
+ * none): not orphans, though no image may use them. */
+int bothy_build_cache_layers(const char *root, char ***ret, bothy_error_t *err);
 /* Removes every build cache entry (and cache mounts); how many went. */
 int bothy_build_cache_prune(const char *root, size_t *ret_removed, bothy_error_t *err);

@@ -289,3 +289,90 @@ def test_port_conflict_changes_nothing(root):
         assert get(addr) == (200, "<h1>Hello</h1>\n")
     finally:
         taken.close()
+
+
+def test_doctor_finds_what_lies_below(root):
+    """Stray directories, rows that hold an address or a port for a container that does
+    not exist, and a layer nothing uses: doctor names each, --fix repairs each, and what
+    the instance uses is left alone."""
+    import sqlite3
+    addr = install(root, "demo", "doc")
+    ghost = "f" * 64
+    os.makedirs(os.path.join(root, "containers", "e" * 64, "upper"))
+    os.makedirs(os.path.join(root, "volumes", "strayvol", "_data"))
+    layer = os.path.join(root, "layers", "d" * 64)
+    os.makedirs(os.path.join(layer, "usr"))
+    with open(os.path.join(layer, "usr", "junk"), "wb") as f:
+        f.write(b"x" * 300000)
+    db = sqlite3.connect(os.path.join(root, "bothy.db"))
+    db.execute("INSERT INTO endpoints (network, container, ip, mac) VALUES (?, ?, ?, ?)",
+               ("app-doc", ghost, "10.250.250.250", "02:00:00:00:00:01"))
+    db.execute("INSERT INTO ports (container, host_ip, host_port, proto, ctr_port) "
+               "VALUES (?, '127.0.0.1', 1, 'tcp', 80)", (ghost,))
+    db.commit()
+    db.close()
+    wants = ["container directory eeeeeeeeeeee has no inventory row",
+             "volume directory strayvol has no inventory row",
+             "the address on network app-doc 10.250.250.250 is held for container ffffffffffff",
+             "the host port 127.0.0.1:1/tcp is held for container ffffffffffff",
+             "layer sha256:dddddddddddd (0.3 MiB) is used by no image, container or build "
+             "cache entry"]
+    r = bothy(root, "doctor")
+    assert r.returncode == 1, r.stdout + r.stderr
+    for w in wants:
+        assert w in r.stdout, (w, r.stdout)
+    assert "doc" not in r.stdout.replace("app-doc", "")  # the instance itself is fine
+    out = ok(root, "doctor", "--fix")
+    for w in wants:
+        assert w in out, (w, out)
+    assert out.count(": removed") == 3 and out.count(": released") == 2, out
+    assert not os.path.exists(layer)
+    assert not os.path.exists(os.path.join(root, "containers", "e" * 64))
+    assert not os.path.exists(os.path.join(root, "volumes", "strayvol"))
+    dump = subprocess.run(["sqlite3", os.path.join(root, "bothy.db"), ".dump"],
+                          capture_output=True, text=True).stdout
+    assert ghost not in dump
+    assert ok(root, "doctor").strip() == "nothing to repair"
+    # What the instance uses is all still there: it restarts and answers.
+    ok(root, "restart", "doc")
+    assert get(addr) == (200, "<h1>Hello</h1>\n")
+
+
+def test_bad_recipes_and_missing_settings(root, workdir):
+    cat = os.path.join(workdir, "cat")
+    os.makedirs(os.path.join(cat, "needs"))
+    os.makedirs(os.path.join(cat, "typo"))
+    with open(os.path.join(cat, "needs", "Containerfile"), "w") as f:
+        f.write("FROM bb:1\n")
+    with open(os.path.join(cat, "needs", "recipe.ini"), "w") as f:
+        f.write("[App]\nName=needs\nVersion=1\nSummary=Needs an address\n"
+                "Maintainer=bothy tests <tests@bothy.invalid>\n\n"
+                "[Setting admin_email]\nDescription=Who to write to\nRequired=yes\n\n"
+                "[Service app]\nBuild=Containerfile\nWeb=80\n"
+                "Environment=ADMIN=${admin_email}\nCommand=sleep 1000\n")
+    with open(os.path.join(cat, "typo", "recipe.ini"), "w") as f:
+        f.write("[App]\nName=typo\nVersion=1\nSummary=A typo\n"
+                "Maintainer=bothy tests <tests@bothy.invalid>\n\n"
+                "[Service app]\nImage=bb:1\nWeb=80\nHealth=true\nMemroy=64m\n")
+    index = ("[App needs]\nPath=needs/recipe.ini\nVersion=1\nSummary=Needs an address\n\n"
+             "[App typo]\nPath=typo/recipe.ini\nVersion=1\nSummary=A typo\n")
+    with open(os.path.join(cat, "index.ini"), "w") as f:
+        f.write(index)
+    before = git(root, "log", "--format=%H")
+    # A catalog with a broken recipe is not added; the error names file and line.
+    r = bothy(root, "catalog", "add", "mine", cat)
+    assert r.returncode != 0
+    assert re.search(r"typo/recipe\.ini:11: .*Memroy", r.stderr), r.stderr
+    assert "mine" not in ok(root, "catalog", "ls")
+    assert git(root, "log", "--format=%H") == before
+    # Without the broken one, it is; a required setting left out stops the install.
+    with open(os.path.join(cat, "index.ini"), "w") as f:
+        f.write(index.split("\n\n")[0] + "\n")
+    ok(root, "catalog", "add", "mine", cat)
+    before = git(root, "log", "--format=%H")
+    r = bothy(root, "install", "needs")
+    assert r.returncode != 0
+    assert "setting 'admin_email': required, and no value given" in r.stderr, r.stderr
+    assert json.loads(ok(root, "ls", "--format", "json")) == []
+    assert scan_for(root, "needs") == []
+    assert git(root, "log", "--format=%H") == before

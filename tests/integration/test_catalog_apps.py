@@ -57,11 +57,7 @@ def root(tmp_path_factory):
         os.chmod(parent, os.stat(parent).st_mode | 0o011)
         parent = os.path.dirname(parent)
     r = os.path.join(d, "bothy")
-    tar = subprocess.run(["sh", os.path.join(REPO, "scripts", "debian-rootfs.sh")],
-                         capture_output=True, text=True, timeout=1800)
-    if tar.returncode != 0:
-        pytest.fail(f"no Debian image: {tar.stderr}")
-    ok(r, "import", tar.stdout.strip(), "localhost/bothy/debian:12")
+    # No base image: the first install makes it (test_static_site_makes_its_base_image).
     yield r
     for i in json.loads(bothy(r, "ls", "--format", "json").stdout or "[]"):
         bothy(r, "remove", i["Name"])
@@ -86,10 +82,30 @@ def test_catalog_lists_five_apps(root):
         assert "maintainer: bothy maintainers <catalog@bothy.invalid>" in ok(root, "info", app)
 
 
-def test_static_site(root):
-    addr = install(root, "static-site", "--name", "site", "--set", "site_title=Club Pages")
+def test_static_site_makes_its_base_image(root):
+    """The first install of a Debian-based app makes the base image with debootstrap from
+    the mirror this machine's apt uses, as `bothy image bootstrap debian` would."""
+    assert "localhost/bothy/debian" not in ok(root, "images")
+    r = bothy(root, "install", "static-site", "--name", "site", "--set", "site_title=Club Pages")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Progress goes to stderr, the result to stdout.
+    assert "making the base image localhost/bothy/debian:12 with debootstrap" in r.stderr, r.stderr
+    addr = r.stdout.strip().split(": ", 1)[1]
     code, body = request(addr)
     assert code == 200 and "Club Pages" in body
+    assert "localhost/bothy/debian" in ok(root, "images")
+    # The image names the mirror apt uses here (read at run time, never built in) and
+    # keeps no .deb that debootstrap fetched.
+    mirror = subprocess.run(["sh", os.path.join(REPO, "scripts", "debian-mirror.sh"),
+                             "bookworm"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    r = ok(root, "run", "--rm", "--network", "none", "localhost/bothy/debian:12", "sh", "-c",
+           "cat /etc/apt/sources.list; echo debs: $(ls /var/cache/apt/archives | grep -c deb$)")
+    assert f"deb {mirror} bookworm main" in r and "debs: 0" in r, r
+    # A second install does not make it again.
+    r = bothy(root, "install", "static-site", "--name", "site2")
+    assert r.returncode == 0 and "making the base image" not in r.stderr, r.stderr
+    ok(root, "remove", "site2")
 
 
 def test_wordpress(root):

@@ -818,7 +818,6 @@ static void test_v1(void **state)
   assert_file("0", "%s/cpuset/c/ctr/cpuset.mems", R);
 
   for (size_t i = 0; i < ARRAY_SIZE(v1_files); i++) {
-    _cleanup_free_ char *dir = xasprintf("%s/%s", R, v1_files[i][0]);
     const char *hdir = NULL;
     for (size_t j = 0; j < cg->n_hierarchies; j++)
       if (streq(cg->hierarchies[j].name, v1_files[i][0]))

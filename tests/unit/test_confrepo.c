@@ -149,6 +149,7 @@ static void test_init_idempotent(void **state)
   struct fixture *f = *state;
   /* Inside another repository: dir gets its own, the outer one is not used. */
   _cleanup_free_ char *outer = run("git init -q %s && echo ok", f->tmp);
+  assert_non_null(outer);
   time_t before = time(NULL);
   struct bothy_confrepo *c = open_ok(f->dir);
   assert_string_equal(bothy_confrepo_dir(c), f->dir);
@@ -278,6 +279,7 @@ static void test_hand_edit(void **state)
 
   hand_write(f->dir, "instances/x.ini", "v=1\n");
   _cleanup_free_ char *c1 = read_ok(c, "instances/x.ini", &modified);
+  assert_non_null(c1);
   assert_false(modified);
   assert_output("", "git -C %s status --porcelain", f->dir);
 
@@ -314,6 +316,7 @@ static void test_other_file_not_swept(void **state)
   hand_write(f->dir, "b.ini", "b-hand\n");
   hand_write(f->dir, "c.ini", "c-staged\n");
   _cleanup_free_ char *added = run("git -C %s add c.ini && echo ok", f->dir);
+  assert_non_null(added);
   hand_write(f->dir, "d.ini", "untracked\n");
   _cleanup_free_ char *id = commit1(c, "a.ini", "a2\n", "bothy set a");
   assert_non_null(id);
@@ -509,6 +512,7 @@ static void test_concurrent(void **state)
   assert_output("1\n", "git -C %s log --format=%%s | grep -c '^bothy: init$'", f->dir);
   assert_output("", "git -C %s status --porcelain", f->dir);
   _cleanup_free_ char *fsck = run("git -C %s fsck --no-progress --strict 2>&1", f->dir);
+  assert_non_null(fsck);
   _cleanup_confrepo_ struct bothy_confrepo *c = open_ok(f->dir);
   _cleanup_free_ char *want = xasprintf("%d\n", CONCURRENT_COMMITS - 1);
   for (int who = 0; who < 2; who++) {
@@ -596,6 +600,7 @@ static void test_git_cli_interop(void **state)
   _cleanup_free_ char *out = run("git -C %s -c user.name=u -c user.email=u@x commit -qam 'by hand' "
                                  "&& echo ok",
                                  f->dir);
+  assert_non_null(out);
   free(commit1(c, "b.ini", "b\n", "bothy set b"));
   const char *all[] = { "bothy set b", "by hand", "bothy set a", "bothy: init" };
   expect_log(c, f->dir, NULL, all, 4);

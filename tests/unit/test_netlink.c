@@ -617,9 +617,9 @@ static void test_route_overlaps(void **state)
     skip();
   }
   _cleanup_free_ char *owned = cidr;
-  assert_int_equal(bothy_net_route_overlaps(cidr, &err), 1);
+  assert_int_equal(bothy_net_route_overlaps(owned, &err), 1);
   /* err may be NULL, as network.c calls it. */
-  assert_int_equal(bothy_net_route_overlaps(cidr, NULL), 1);
+  assert_int_equal(bothy_net_route_overlaps(owned, NULL), 1);
 
   if (!proc_route_overlaps(0x0afa0000u /* 10.250.0.0 */, 24)) {
     assert_int_equal(bothy_net_route_overlaps("10.250.0.0/24", &err), 0);

@@ -628,6 +628,7 @@ static void test_cache(void **state)
                   "{'names':['uname'],'action':'SCMP_ACT_ERRNO','errnoRet':39}]}";
   _cleanup_seccomp_filter_ struct bothy_seccomp_filter *fresh = compile_ok(a);
   _cleanup_seccomp_filter_ struct bothy_seccomp_filter *f1 = compile_cached_ok(a, dir);
+  assert_non_null(f1);
   assert_int_equal(count_files(dir), 1);
   _cleanup_seccomp_filter_ struct bothy_seccomp_filter *f2 = compile_cached_ok(a, dir);
   assert_int_equal(bothy_seccomp_filter_size(f2), bothy_seccomp_filter_size(fresh));
@@ -664,6 +665,7 @@ static void test_cache(void **state)
   assert_int_equal(mkdir(open_dir, 0777), 0);
   chmod(open_dir, 0777);
   _cleanup_seccomp_filter_ struct bothy_seccomp_filter *o = compile_cached_ok(a, open_dir);
+  assert_non_null(o);
   assert_int_equal(count_files(open_dir), 0);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
