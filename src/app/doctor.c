@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -169,6 +170,29 @@ static int check_net_rows(struct bothy_inventory *inv, bool fix, char ***found, 
   return 0;
 }
 
+/* The directories under ROOT/sub that are not in known: each a finding
+ * ("WHAT NAME has no inventory row"), removed with fix (a container's
+ * overlay, ROOT/sub/NAME/rootfs, is detached first if still mounted). */
+static void stray_dirs(const char *root, const char *sub, char *const *known, const char *what,
+                       int name_len, bool fix, char ***found)
+{
+  _cleanup_strv_free_ char **dirs = entries(root, sub);
+  _cleanup_free_ char *parent = xasprintf("%s/%s", root, sub);
+  for (char **d = dirs; d && *d; d++) {
+    if (strv_contains(known, *d))
+      continue;
+    bool gone = false;
+    if (fix) {
+      _cleanup_free_ char *rootfs = xasprintf("%s/%s/rootfs", parent, *d);
+      umount2(rootfs, MNT_DETACH);
+      _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      gone = pfd >= 0 && bothy_rm_rf_at(pfd, *d, NULL) == 0;
+    }
+    strv_push(found, xasprintf("%s %.*s has no inventory row%s", what, name_len, *d,
+                               gone ? ": removed" : ""));
+  }
+}
+
 /* Directories under ROOT/containers and ROOT/volumes that the inventory
  * does not know. A container's row is written before its directory and
  * removed after it, a volume's directory is renamed into place after its
@@ -184,21 +208,7 @@ static int check_dirs(const struct bothy_app_ctx *a, struct bothy_inventory *inv
   for (size_t k = 0; k < n; k++)
     strv_push(&known, xstrdup(recs[k]->id));
   bothy_ctr_records_free(recs, n);
-  _cleanup_strv_free_ char **dirs = entries(a->ctr->root, "containers");
-  for (char **d = dirs; d && *d; d++) {
-    if (strv_contains(known, *d))
-      continue;
-    bool gone = false;
-    if (fix) {
-      _cleanup_free_ char *rootfs = xasprintf("%s/containers/%s/rootfs", a->ctr->root, *d);
-      _cleanup_free_ char *parent = xasprintf("%s/containers", a->ctr->root);
-      umount2(rootfs, MNT_DETACH); /* its overlay, if still mounted */
-      _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      gone = pfd >= 0 && bothy_rm_rf_at(pfd, *d, NULL) == 0;
-    }
-    strv_push(found, xasprintf("container directory %.12s has no inventory row%s", *d,
-                               gone ? ": removed" : ""));
-  }
+  stray_dirs(a->ctr->root, "containers", known, "container directory", 12, fix, found);
   struct bothy_volume **vols = NULL;
   size_t nv = 0;
   if (bothy_volume_list(inv, a->ctr->root, &vols, &nv, err) < 0)
@@ -207,19 +217,7 @@ static int check_dirs(const struct bothy_app_ctx *a, struct bothy_inventory *inv
   for (size_t k = 0; k < nv; k++)
     strv_push(&vnames, xstrdup(vols[k]->name));
   bothy_volumes_free(vols, nv);
-  _cleanup_strv_free_ char **vdirs = entries(a->ctr->root, "volumes");
-  for (char **d = vdirs; d && *d; d++) {
-    if (strv_contains(vnames, *d))
-      continue;
-    bool gone = false;
-    if (fix) {
-      _cleanup_free_ char *parent = xasprintf("%s/volumes", a->ctr->root);
-      _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      gone = pfd >= 0 && bothy_rm_rf_at(pfd, *d, NULL) == 0;
-    }
-    strv_push(found,
-              xasprintf("volume directory %s has no inventory row%s", *d, gone ? ": removed" : ""));
-  }
+  stray_dirs(a->ctr->root, "volumes", vnames, "volume directory", INT_MAX, fix, found);
   return 0;
 }
 
