@@ -13,7 +13,8 @@ MESON_FLAGS ?=
 
 BUILD_DEPS = meson ninja-build pkg-config gcc libc6-dev libjansson-dev libseccomp-dev \
   libnl-3-dev libnl-route-3-dev libnftables-dev \
-	libcap-dev libcmocka-dev libssl-dev libarchive-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libgit2-dev
+	libcap-dev libcmocka-dev libssl-dev libarchive-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libgit2-dev \
+	libisal-dev
 TEST_DEPS = python3 python3-pytest busybox-static runc crun podman containerd hyperfine \
   wrk nftables buildah sqlite3 git curl \
 	iproute2 procps time clang libclang-rt-14-dev skopeo umoci docker-registry debootstrap \

@@ -31,7 +31,7 @@ struct bothy_pull_opts {
   const char *ca_file;
   const char *registries_conf; /* path; NULL: none (insecure hosts, CAs, mirrors) */
   const char *username, *password;
-  int parallel; /* layers fetched at once; 0: 3 */
+  int parallel; /* layers fetched at once; 0: 6 */
   bool quiet;
   /* Called (in this process) as layers arrive: bytes so far of the layer
    * blob `digest`, of `total`. NULL: no progress reports. */

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/log.h"
 #include "base/xalloc.h"
-#include "image/dl-archive.h" /* last: redirects the library calls */
+#include "image/gunzip.h"
+#include "image/dl-archive.h" /* last two: redirect the library calls */
+#include "image/dl-isal.h"
 
 #define WHITEOUT_PREFIX      ".wh."
 #define WHITEOUT_META_PREFIX ".wh..wh."
@@ -38,12 +41,17 @@ struct unpack {
   int root;
   const struct bothy_layer_policy *pol;
 
-  struct archive *outer; /* src_fd -> decompressed bytes (filters + "raw" format) */
+  /* src_fd -> decompressed bytes: gzip through ISA-L when it loads (gz),
+   * anything else through libarchive's filters and its "raw" format (outer). */
+  struct bothy_gunzip *gz;
+  bool plain;            /* not compressed: src_fd is the decompressed stream */
+  struct archive *outer; /* NULL when gz or plain */
   struct archive *inner; /* decompressed bytes -> tar entries */
-  struct bothy_digester *blob;
   struct bothy_digester *diff;
   uint64_t blob_size;
   uint64_t diff_size;
+  size_t sniffed;  /* bytes at the start of buf, read to see the format, not yet given out */
+  bool src_eof;    /* read(src_fd) returned 0 */
   int read_errno;  /* read(src_fd) failed with this */
   char *outer_msg; /* the decompressor's error, when it failed under the tar reader */
 
@@ -69,7 +77,7 @@ static struct unpack *unpack_free(struct unpack *u)
     archive_read_free(u->inner);
   if (u->outer)
     archive_read_free(u->outer);
-  bothy_digester_free(u->blob);
+  bothy_gunzip_free(u->gz);
   bothy_digester_free(u->diff);
   free(u->outer_msg);
   free(u->parent_path);
@@ -82,23 +90,62 @@ static struct unpack *unpack_free(struct unpack *u)
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct unpack *, unpack_free)
 
-/* Read callback of the outer reader: the compressed bytes, hashed as read. */
-static la_ssize_t outer_read(struct archive *a, void *data, const void **ret_buf)
+/* Reads the next bytes of src_fd into buf at off: their number, 0 at the
+ * end, -1 (read_errno set) on failure. */
+static ssize_t read_src(struct unpack *u, size_t off)
 {
-  struct unpack *u = data;
   ssize_t n;
   do
-    n = read(u->src_fd, u->buf, sizeof(u->buf));
+    n = read(u->src_fd, u->buf + off, sizeof(u->buf) - off);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     u->read_errno = errno;
-    archive_set_error(a, errno, "cannot read the layer");
     return -1;
   }
-  bothy_digester_update(u->blob, u->buf, (size_t) n);
+  if (n == 0)
+    u->src_eof = true;
   u->blob_size += (uint64_t) n;
-  *ret_buf = u->buf;
   return n;
+}
+
+/* Read callback of the outer reader: the compressed bytes, the sniffed ones
+ * first. */
+static la_ssize_t outer_read(struct archive *a, void *data, const void **ret_buf)
+{
+  struct unpack *u = data;
+  *ret_buf = u->buf;
+  if (u->sniffed > 0) {
+    la_ssize_t n = (la_ssize_t) u->sniffed;
+    u->sniffed = 0;
+    return n;
+  }
+  ssize_t n = read_src(u, 0);
+  if (n < 0)
+    archive_set_error(a, u->read_errno, "cannot read the layer");
+  return n;
+}
+
+/* The gzip form of pull_decompressed(): the output of the blocks of src_fd
+ * (gunzip.h on what is inflated and what is ignored). */
+static la_ssize_t pull_gzip(struct unpack *u, const void **ret_buf)
+{
+  for (;;) {
+    _cleanup_error_ bothy_error_t e = NULL;
+    ssize_t n = bothy_gunzip_output(u->gz, ret_buf, &e);
+    if (n == 0 && !bothy_gunzip_ended(u->gz)) {
+      if (!u->src_eof) {
+        n = read_src(u, 0);
+        if (n < 0)
+          return -1;
+        bothy_gunzip_input(u->gz, u->buf, (size_t) n);
+        continue;
+      }
+      n = bothy_gunzip_finish(u->gz, &e);
+    }
+    if (n < 0)
+      u->outer_msg = xstrdup(e->msg);
+    return n;
+  }
 }
 
 /* Next block of the decompressed stream, hashed. 0 at its end. The block
@@ -106,6 +153,26 @@ static la_ssize_t outer_read(struct archive *a, void *data, const void **ret_buf
  * is what a read callback must guarantee too: no copy. */
 static la_ssize_t pull_decompressed(struct unpack *u, const void **ret_buf)
 {
+  if (u->gz || u->plain) {
+    la_ssize_t n;
+    if (u->gz) {
+      n = pull_gzip(u, ret_buf);
+    } else if (u->sniffed > 0) {
+      n = (la_ssize_t) u->sniffed;
+      u->sniffed = 0;
+      *ret_buf = u->buf;
+    } else {
+      n = read_src(u, 0);
+      *ret_buf = u->buf;
+    }
+    if (n > 0) {
+      bothy_digester_update(u->diff, *ret_buf, (size_t) n);
+      u->diff_size += (uint64_t) n;
+    } else if (n < 0 && !u->outer_msg) {
+      u->outer_msg = xstrdup("cannot read the layer");
+    }
+    return n;
+  }
   for (;;) {
     const void *buf;
     size_t size;
@@ -146,7 +213,7 @@ static int archive_fail(struct unpack *u, struct archive *a, const char *entry, 
 {
   if (u->read_errno)
     return bothy_error_set(err, u->read_errno, "cannot read the layer");
-  const char *m = u->outer_msg ? u->outer_msg : archive_error_string(a);
+  const char *m = u->outer_msg ? u->outer_msg : a ? archive_error_string(a) : NULL;
   if (!m || !*m)
     m = "the stream is truncated or corrupt"; /* e.g. gzip's trailer cut off: no message */
   if (entry)
@@ -647,23 +714,47 @@ static int unpack_entry(struct unpack *u, struct archive_entry *e, bothy_error_t
   }
 }
 
-int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_policy *pol,
-                       struct bothy_layer_result *ret, bothy_error_t *err)
+/* What libarchive's zstd filter takes: a frame, or a skippable frame
+ * (RFC 8878 3.1.1, 3.1.2), by their magic numbers (little-endian). */
+static bool is_zstd(const unsigned char *b, size_t n)
 {
-  if (bothy_dlopen_archive(err) < 0)
-    return -1;
-  static const struct bothy_layer_policy strict = { 0 };
-  _cleanup_(unpack_freep) struct unpack *u = xmalloc0(sizeof(*u));
-  u->src_fd = src_fd;
-  u->root = dest_dirfd;
-  u->parent_fd = -1;
-  u->pol = pol ? pol : &strict;
-  u->blob = bothy_digester_new();
-  u->diff = bothy_digester_new();
+  if (n < 4)
+    return false;
+  uint32_t magic =
+      (uint32_t) b[0] | (uint32_t) b[1] << 8 | (uint32_t) b[2] << 16 | (uint32_t) b[3] << 24;
+  return magic == 0xFD2FB528u || (magic & 0xFFFFFFF0u) == 0x184D2A50u;
+}
 
-  /* Outer reader: the compressions the OCI image spec allows for layers
-   * (none, gzip, zstd), and the "raw" format, which hands the decompressed
-   * stream out as the data of a single entry. */
+/* Reads the first bytes of src_fd (into buf, given out first later) and
+ * sets up what decompresses them. */
+static int open_decompressor(struct unpack *u, bothy_error_t *err)
+{
+  while (u->sniffed < 4 && !u->src_eof) {
+    ssize_t n = read_src(u, u->sniffed);
+    if (n < 0)
+      return bothy_error_set(err, u->read_errno, "cannot read the layer");
+    u->sniffed += (size_t) n;
+  }
+  const unsigned char *b = (const unsigned char *) u->buf;
+  _cleanup_error_ bothy_error_t isal_err = NULL;
+  if (u->sniffed >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
+    if (bothy_gunzip_new(&u->gz, &isal_err) == 0) {
+      bothy_gunzip_input(u->gz, u->buf, u->sniffed);
+      u->sniffed = 0;
+      return 0;
+    }
+    /* libarchive's gzip filter (zlib) does the same job, slower. */
+    log_debug("layer: %s; inflating with libarchive", isal_err->msg);
+  } else if (!is_zstd(b, u->sniffed) && !(u->sniffed >= 2 && b[0] == 0x1f && b[1] == 0x8b)) {
+    /* A plain tar: read as it is, not through libarchive's "raw" format
+     * (which copies it once more). */
+    u->plain = true;
+    return 0;
+  }
+
+  /* The compressions the OCI image spec allows for layers (none, gzip,
+   * zstd), and the "raw" format, which hands the decompressed stream out as
+   * the data of a single entry. */
   u->outer = archive_read_new();
   if (!u->outer)
     return bothy_error_set(err, ENOMEM, "cannot create an archive reader");
@@ -676,6 +767,32 @@ int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_poli
   struct archive_entry *e;
   if (archive_read_next_header(u->outer, &e) < ARCHIVE_WARN)
     return archive_fail(u, u->outer, NULL, err);
+  return 0;
+}
+
+int bothy_layer_preload(bothy_error_t *err)
+{
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
+  (void) bothy_dlopen_isal(NULL); /* optional: open_decompressor() says so in the debug log */
+  return 0;
+}
+
+int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_policy *pol,
+                       struct bothy_layer_result *ret, bothy_error_t *err)
+{
+  if (bothy_dlopen_archive(err) < 0)
+    return -1;
+  static const struct bothy_layer_policy strict = { 0 };
+  _cleanup_(unpack_freep) struct unpack *u = xmalloc0(sizeof(*u));
+  u->src_fd = src_fd;
+  u->root = dest_dirfd;
+  u->parent_fd = -1;
+  u->pol = pol ? pol : &strict;
+  u->diff = bothy_digester_new();
+
+  if (open_decompressor(u, err) < 0)
+    return -1;
 
   /* Inner reader: tar (ustar, pax, gnu) only, no filter: a layer is not a
    * compressed tar inside a compressed stream. */
@@ -688,6 +805,7 @@ int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_poli
     return archive_fail(u, u->inner, NULL, err);
 
   for (;;) {
+    struct archive_entry *e;
     int r = archive_read_next_header(u->inner, &e);
     if (r == ARCHIVE_EOF)
       break;
@@ -710,9 +828,9 @@ int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_poli
   if (apply_dirs(u, err) < 0)
     return -1;
 
-  /* The rest of both streams is hashed too: the tar's record padding after
-   * its end blocks, and whatever follows the compressed data (where a
-   * gzip CRC error would also show). */
+  /* The rest of the decompressed stream is hashed too (the tar's record
+   * padding after its end blocks), and the compressed stream is read to its
+   * end (where a gzip CRC error would also show). */
   archive_read_free(TAKE_PTR(u->inner));
   for (;;) {
     const void *buf;
@@ -722,20 +840,12 @@ int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_poli
     if (n < 0)
       return archive_fail(u, u->outer, NULL, err);
   }
-  archive_read_free(TAKE_PTR(u->outer));
-  for (;;) {
-    ssize_t n = read(src_fd, u->buf, sizeof(u->buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return bothy_error_errno(err, "cannot read the layer");
-    if (n == 0)
-      break;
-    bothy_digester_update(u->blob, u->buf, (size_t) n);
-    u->blob_size += (uint64_t) n;
-  }
+  if (u->outer)
+    archive_read_free(TAKE_PTR(u->outer));
+  while (!u->src_eof)
+    if (read_src(u, 0) < 0)
+      return bothy_error_set(err, u->read_errno, "cannot read the layer");
 
-  bothy_digester_final(u->blob, ret->blob_digest);
   bothy_digester_final(u->diff, ret->diff_id);
   ret->compressed_size = u->blob_size;
   ret->size = u->diff_size;

@@ -41,24 +41,28 @@ struct bothy_layer_policy {
   bool allow_setuid;  /* keep S_ISUID/S_ISGID */
 };
 
+/* The compressed bytes are not hashed here: their digest is checked where
+ * they come from (the registry client as they arrive, the content store when
+ * they were ingested), once. */
 struct bothy_layer_result {
-  char blob_digest[BOTHY_DIGEST_MAX]; /* "sha256:..." of the bytes read from src_fd */
-  char diff_id[BOTHY_DIGEST_MAX];     /* "sha256:..." of the uncompressed tar */
-  uint64_t compressed_size;           /* bytes read from src_fd */
-  uint64_t size;                      /* bytes of the uncompressed tar */
+  char diff_id[BOTHY_DIGEST_MAX]; /* "sha256:..." of the uncompressed tar */
+  uint64_t compressed_size;       /* bytes read from src_fd */
+  uint64_t size;                  /* bytes of the uncompressed tar */
 };
 
 /* Reads src_fd to its end and unpacks it into dest_dirfd (an empty directory;
  * any fd of it, O_PATH is fine). pol may be NULL (everything refused).
  *
- * The digests are computed in the same single pass as the unpacking: a
- * first libarchive reader decompresses (gzip/zstd filters and the "raw"
- * format, which hands the decompressed stream through as one entry) from a
- * read callback that hashes every byte of src_fd; a second reader parses the
- * tar from a read callback that pulls the first one's data blocks and hashes
- * them. Bytes after the tar's end-of-archive marker (record padding) and
- * after the compressed stream are read and hashed too, so the digests cover
- * whole streams, as a registry and the image config compute them.
+ * The diff_id is computed in the same single pass as the unpacking: gzip is
+ * inflated by ISA-L's igzip when libisal loads (gunzip.h; it also checks the
+ * CRC of each member), zstd (and gzip without libisal) by a first libarchive
+ * reader (its filters and the "raw" format, which hands the decompressed
+ * stream through as one entry), and a plain tar is read as it is; a
+ * libarchive tar reader parses the result from a read callback that pulls
+ * the decompressed blocks and hashes them. Bytes after the tar's
+ * end-of-archive marker (record padding) are hashed too, so the diff_id
+ * covers the whole stream, as the image config computes it; src_fd is read
+ * to its end.
  *
  * A stream that is corrupt, not a tar, or that ends before the tar's
  * end-of-archive marker is an error. On error dest is left partly written:
@@ -66,6 +70,11 @@ struct bothy_layer_result {
  * into place when this returns 0). *ret is written only on success. */
 int bothy_layer_unpack(int src_fd, int dest_dirfd, const struct bothy_layer_policy *pol,
                        struct bothy_layer_result *ret, bothy_error_t *err);
+
+/* Loads the libraries bothy_layer_unpack() uses (libarchive; libisal when
+ * it is there), so that processes forked afterwards to unpack find them
+ * loaded instead of each loading its own. Fails only without libarchive. */
+int bothy_layer_preload(bothy_error_t *err);
 
 /* The same, from a buffer in memory (tests, fuzzing). */
 int bothy_layer_unpack_buffer(const void *data, size_t len, int dest_dirfd,

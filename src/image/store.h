@@ -11,7 +11,8 @@
  *
  * Invariants:
  * - A blob file under its digest is always complete and has that digest: data
- *   is streamed into a temporary file, hashed on the way, checked, fsynced and
+ *   is streamed into a temporary file, hashed on the way (by the writer, or by
+ *   the caller of bothy_store_writer_new_unhashed()), checked, fsynced and
  *   only then renamed into place. A blob that exists is never rewritten.
  * - index.json is replaced atomically (bothy_write_file_atomic) under the lock,
  *   so concurrent bothy processes never lose each other's updates and readers
@@ -29,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include "base/error.h"
 
@@ -68,6 +70,14 @@ struct bothy_store_writer;
 /* Starts a blob: creates a uniquely named file in blobs/.tmp/. */
 int bothy_store_writer_new(struct bothy_store *s, struct bothy_store_writer **ret,
                            bothy_error_t *err);
+/* The same for bytes whose digest the caller computes and checks itself as
+ * they go by, before it commits (a registry download: the client hashes the
+ * very bytes it hands to the writer, and fails on a mismatch), so that they
+ * are not hashed twice. The writer takes the caller's word: commit needs
+ * expected_digest (EINVAL without it), checks the size only, and names the
+ * blob expected_digest. */
+int bothy_store_writer_new_unhashed(struct bothy_store *s, struct bothy_store_writer **ret,
+                                    bothy_error_t *err);
 /* Appends len bytes (hashed on the way). After a failed write the writer only
  * accepts bothy_store_writer_abort(). */
 int bothy_store_writer_write(struct bothy_store_writer *w, const void *buf, size_t len,
@@ -133,6 +143,9 @@ int bothy_store_blob_list(struct bothy_store *s, char ***ret, bothy_error_t *err
  * set (only when no other bothy process may be writing a blob). Returns how
  * many were removed. */
 int bothy_store_gc_tmp(struct bothy_store *s, bool all, bothy_error_t *err);
+/* Removes the temporary files that the process pid (gone: killed before it
+ * could commit or abort its writers) left. Returns how many were removed. */
+int bothy_store_gc_tmp_of(struct bothy_store *s, pid_t pid, bothy_error_t *err);
 
 /* ---- The index (index.json manifests[]) ---- */
 

@@ -138,6 +138,44 @@ def test_corrupt_blob_leaves_stores_unchanged(registry, root, workdir):
     assert json.loads(bothy(root, "images", "--format", "json", check=True).stdout) == []
 
 
+def _hardlink_out_tar():
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo("etc/shadow-copy")
+        ti.type = tarfile.LNKTYPE
+        ti.linkname = "../../../../etc/shadow"
+        tf.addfile(ti)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("bad", ["diff_id", "hardlink"])
+def test_bad_second_layer_leaves_stores_unchanged(registry, root, workdir, bad):
+    # The layer blobs are whole and match their digests; the second one's
+    # content is refused (another diff_id than the config's, or a hard link out
+    # of the layer) after its blob was already verified and stored: nothing of
+    # the pull may stay, neither that blob nor the first layer.
+    good = tar_bytes({"a": b"first layer\n"})
+    second = tar_bytes({"b": b"second layer\n"}) if bad == "diff_id" else _hardlink_out_tar()
+    layout = os.path.join(workdir, "layout-bad")
+    extra = None
+    if bad == "diff_id":
+        import hashlib
+        extra = {"rootfs": {"type": "layers", "diff_ids": [
+            "sha256:" + hashlib.sha256(good).hexdigest(),
+            "sha256:" + hashlib.sha256(b"something else").hexdigest()]}}
+    write_oci_layout(layout, [(good, "gzip"), (second, "gzip")], tag="bad", config_extra=extra)
+    push(layout, "bad", registry, "tests/bad:bad")
+    bothy(root, "images", check=True)
+    before_store = tree(os.path.join(root, "store"))
+    r = bothy(root, "pull", f"{registry.host}/tests/bad:bad")
+    assert r.returncode == 1
+    assert ("the image config says" if bad == "diff_id" else "hard link") in r.stderr
+    assert tree(os.path.join(root, "store")) == before_store
+    assert os.listdir(os.path.join(root, "layers")) == []
+
+
 def test_bad_references(root):
     for bad in ["Busybox", "app:", "app@sha256:short", "a b"]:
         r = bothy(root, "pull", bad)

@@ -347,6 +347,72 @@ static void test_ingest_twice_and_abort(void **state)
   assert_tree(f, (const char *const[]){ rel, NULL });
 }
 
+/* Blobs larger than the writer's O_DIRECT chunk (1 MiB), written in odd
+ * pieces: whole chunks and the tail must land in order, for a blob that
+ * ends on a chunk boundary too. */
+static void test_large_blobs(void **state)
+{
+  struct fixture *f = *state;
+  const size_t sizes[] = { 3 * 1024 * 1024 + 12345, 2 * 1024 * 1024, 1024 * 1024 - 1 };
+  for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+    size_t len = sizes[k];
+    _cleanup_free_ unsigned char *data = xmalloc(len);
+    uint32_t x = 2463534242u + (uint32_t) k;
+    for (size_t i = 0; i < len; i++) {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      data[i] = (unsigned char) x;
+    }
+    _cleanup_free_ char *digest = digest_of((const char *) data, len);
+    _cleanup_error_ bothy_error_t err = NULL;
+    _cleanup_store_writer_ struct bothy_store_writer *w = NULL;
+    assert_int_equal(bothy_store_writer_new(f->store, &w, &err), 0);
+    for (size_t off = 0; off < len; off += 7777) {
+      size_t n = len - off < 7777 ? len - off : 7777;
+      assert_int_equal(bothy_store_writer_write(w, data + off, n, &err), 0);
+    }
+    char got[BOTHY_DIGEST_MAX];
+    assert_int_equal(bothy_store_writer_commit(w, digest, (int64_t) len, got, &err), 0);
+    assert_string_equal(got, digest);
+    assert_int_equal(bothy_store_blob_verify(f->store, digest, &err), 0);
+    uint64_t size = 0;
+    assert_int_equal(bothy_store_blob_stat(f->store, digest, &size, &err), 0);
+    assert_int_equal(size, len);
+  }
+}
+
+static void test_unhashed_writer(void **state)
+{
+  struct fixture *f = *state;
+  size_t len = 1024 * 1024 + 100;
+  _cleanup_free_ char *data = xmalloc(len);
+  memset(data, 'u', len);
+  _cleanup_free_ char *digest = digest_of(data, len);
+  _cleanup_error_ bothy_error_t err = NULL;
+
+  /* Without the digest the caller checked, there is nothing to name it by. */
+  _cleanup_store_writer_ struct bothy_store_writer *w = NULL;
+  assert_int_equal(bothy_store_writer_new_unhashed(f->store, &w, &err), 0);
+  assert_int_equal(bothy_store_writer_write(w, data, len, &err), 0);
+  assert_int_equal(bothy_store_writer_commit(w, NULL, (int64_t) len, NULL, &err), -EINVAL);
+  w = bothy_store_writer_abort(w);
+  assert_tree(f, (const char *const[]){ NULL });
+
+  /* The size is still checked. */
+  assert_int_equal(bothy_store_writer_new_unhashed(f->store, &w, &err), 0);
+  assert_int_equal(bothy_store_writer_write(w, data, len - 1, &err), 0);
+  assert_int_equal(bothy_store_writer_commit(w, digest, (int64_t) len, NULL, &err), -EBADMSG);
+  w = bothy_store_writer_abort(w);
+  assert_tree(f, (const char *const[]){ NULL });
+
+  assert_int_equal(bothy_store_writer_new_unhashed(f->store, &w, &err), 0);
+  assert_int_equal(bothy_store_writer_write(w, data, 1000, &err), 0);
+  assert_int_equal(bothy_store_writer_write(w, data + 1000, len - 1000, &err), 0);
+  char got[BOTHY_DIGEST_MAX];
+  assert_int_equal(bothy_store_writer_commit(w, digest, (int64_t) len, got, &err), 0);
+  assert_string_equal(got, digest);
+  assert_int_equal(bothy_store_blob_verify(f->store, digest, &err), 0);
+}
+
 static void test_invalid_digests(void **state)
 {
   struct fixture *f = *state;
@@ -687,6 +753,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_ingest_wrong_size, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ingest_truncated_stream, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ingest_twice_and_abort, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_large_blobs, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_unhashed_writer, setup, teardown),
     cmocka_unit_test_setup_teardown(test_invalid_digests, setup, teardown),
     cmocka_unit_test_setup_teardown(test_delete_list_gc, setup, teardown),
     cmocka_unit_test_setup_teardown(test_index, setup, teardown),
