@@ -111,12 +111,13 @@ static bool wait_gone(pid_t pid, unsigned long long start, long timeout_ms)
  * take it (the command holding it may be waiting for them). */
 static int lock_dir(const char *dir, bool wait, bothy_error_t *err)
 {
-  _cleanup_free_ char *p = xasprintf("%s/.lock", dir);
-  _cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  /* The directory itself is locked: a lock file would cost an inode per
+   * container, which a busy filesystem makes slow to allocate. */
+  _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
-    return bothy_error_errno(err, "cannot open '%s'", p);
+    return bothy_error_errno(err, "cannot open '%s'", dir);
   if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0)
-    return bothy_error_errno(err, "cannot lock '%s'", p);
+    return bothy_error_errno(err, "cannot lock '%s'", dir);
   return TAKE_FD(fd);
 }
 
@@ -423,8 +424,8 @@ static bool ctr_running(const char *id, void *userdata)
   return r;
 }
 
-static void release_runtime(const struct bothy_ctx *ctx, const struct bothy_ctr_record *r,
-                            const char *dir)
+static void release_runtime(const struct bothy_ctx *ctx, struct bothy_inventory *inv,
+                            const struct bothy_ctr_record *r, const char *dir)
 {
   const char *id = r->id;
   _cleanup_free_ char *rt_root = bothy_ctr_runtime_root(ctx);
@@ -433,10 +434,7 @@ static void release_runtime(const struct bothy_ctx *ctx, const struct bothy_ctr_
   if (bothy_path_exists(sp))
     bothy_container_delete(&rt, id, true, NULL);
   unmount_rootfs(dir);
-  _cleanup_inventory_ struct bothy_inventory *inv = NULL;
-  if (bothy_inventory_open(ctx->root, &inv, NULL) == 0)
-    bothy_ctr_net_down(bothy_inventory_db(inv), ctx->root, id, r->config, ctr_running,
-                       (void *) ctx);
+  bothy_ctr_net_down(bothy_inventory_db(inv), ctx->root, id, r->config, ctr_running, (void *) ctx);
 }
 
 /* Removes everything of a container that does not run. */
@@ -444,7 +442,7 @@ static int destroy(const struct bothy_ctx *ctx, struct bothy_inventory *inv,
                    const struct bothy_ctr_record *r, bool volumes, bothy_error_t *err)
 {
   _cleanup_free_ char *dir = ctr_dir(ctx, r->id);
-  release_runtime(ctx, r, dir);
+  release_runtime(ctx, inv, r, dir);
   _cleanup_free_ char *parent = xasprintf("%s/containers", ctx->root);
   _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (pfd >= 0) {
@@ -483,7 +481,7 @@ static void repair(const struct bothy_ctx *ctx, struct loaded *l)
   }
   s->pid = 0;
   s->monitor_pid = 0;
-  release_runtime(ctx, l->rec, l->dir);
+  release_runtime(ctx, l->inv, l->rec, l->dir);
   status_save(l->dir, s, true, NULL);
 }
 
@@ -541,6 +539,46 @@ static int write_etc(const char *dir, const char *hostname, bothy_error_t *err)
   return 0;
 }
 
+/* A --rm container's upper layer is thrown away with it: its overlay is
+ * mounted "volatile" (Linux 5.10), which spares the sync of the whole upper
+ * filesystem that an overlay's unmount (and any sync() in the container)
+ * otherwise does: milliseconds of writeback per container on a busy disk.
+ * Returns 1 when mounted, 0 when this kernel cannot (the caller mounts the
+ * usual way), negative with *err on failure. */
+static int mount_volatile_overlay(const char *const *lowers, size_t n, const char *upper,
+                                  const char *work, const char *target, bothy_error_t *err)
+{
+  /* A volatile mount leaves work/work/incompat/volatile behind, and
+   * overlayfs refuses the next mount of the same directories while it is
+   * there (the start of a --rm container that create mounted once). */
+  _cleanup_free_ char *incompat = xasprintf("%s/work/incompat", work);
+  if (bothy_rm_rf_at(AT_FDCWD, incompat, NULL) < 0)
+    return 0;
+  _cleanup_close_ int fs = (int) syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (fs < 0)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    /* One layer twice in the stack is refused (ELOOP): its top place is the
+     * one that counts (bothy_overlay_mount does the same). */
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; j++)
+      seen = streq(lowers[j], lowers[i]);
+    if (!seen && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0)
+      return 0; /* no "lowerdir+" before Linux 6.8; or a layer to report the usual way */
+  }
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return 0;
+  _cleanup_close_ int mnt = (int) syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+  if (mnt < 0)
+    return 0;
+  if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return bothy_error_errno(err, "cannot mount the overlay on '%s'", target);
+  return 1;
+}
+
 static int mount_rootfs(const char *dir, const struct bothy_ctr_record *r, bothy_error_t *err)
 {
   _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
@@ -581,7 +619,8 @@ static int mount_rootfs(const char *dir, const struct bothy_ctr_record *r, bothy
     for (size_t i = 0; i < n; i++)
       lowers[i] = json_string_value(json_array_get(a, i));
   }
-  if (bothy_overlay_mount(lowers, n, upper, work, rootfs, err) < 0)
+  int v = cfg_bool(r, "rm") ? mount_volatile_overlay(lowers, n, upper, work, rootfs, err) : 0;
+  if (v < 0 || (v == 0 && bothy_overlay_mount(lowers, n, upper, work, rootfs, err) < 0))
     goto fail;
   return 0;
 fail:
@@ -932,7 +971,15 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   }
 
   struct bothy_run_opts opts = req->opts;
-  if (netns) {
+  json_t *net = json_object_get(cfg, "net");
+  if (netns && !userns_start && streq(json_string_value(json_object_get(net, "mode")), "bridge")) {
+    /* The runtime makes the namespace, in the container's process, while
+     * bothy goes on; the start plumbs it then (bothy_ctr_net_plumb_into).
+     * Not with --userns=auto: that user namespace would own it, where the
+     * host owns it otherwise. */
+    json_object_set_new(net, "netns_by_runtime", json_true());
+    opts.network = BOTHY_NET_NONE;
+  } else if (netns) {
     opts.network = BOTHY_NET_PATH;
     opts.netns_path = netns;
   } else {
@@ -975,9 +1022,11 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
   if (bothy_inventory_ctr_set_config(inv, id, cfg, err) < 0 ||
       bothy_inventory_ctr_set_state(inv, id, "created", 0, 0, err) < 0)
     goto out;
-  unmount_rootfs(dir);
-  if (keep_mounted && mount_rootfs(dir, &rec, err) < 0)
-    goto out;
+  /* run keeps the root filesystem it is about to start from: a second
+   * overlay mount costs as much as the first, and an unmount an RCU grace
+   * period. */
+  if (!keep_mounted)
+    unmount_rootfs(dir);
   *ret_id = TAKE_PTR(id);
   ret = 0;
 out:
@@ -1170,7 +1219,7 @@ int bothy_ctr_start(const struct bothy_ctx *ctx, const char *ref, bothy_error_t 
     ret = 0;
     goto out;
   }
-  release_runtime(ctx, l.rec, l.dir);
+  release_runtime(ctx, l.inv, l.rec, l.dir);
   if (l.rec->user_stopped && bothy_inventory_ctr_set_user_stopped(l.inv, l.rec->id, false, err) < 0)
     goto out;
   ret = spawn_monitor(ctx, l.rec, l.dir, err);
@@ -1181,11 +1230,30 @@ out:
 
 /* ---- attached ----------------------------------------------------------- */
 
+/* What the runtime's on_namespaces needs to plumb a container's network. */
+struct plumbing {
+  const struct bothy_ctx *ctx;
+  sqlite3 *db;
+  const struct bothy_ctr_record *r;
+};
+
+static int plumb_namespaces(pid_t pid, const struct plumbing *p, bothy_error_t *err)
+{
+  return bothy_ctr_net_plumb_into(p->db, p->ctx->root, p->r->id, p->r->config, pid, ctr_running,
+                                  (void *) p->ctx, err);
+}
+
 struct attached {
   const char *dir;
   struct status *st;
   bool notify;
+  struct plumbing plumbing;
 };
+
+static int on_attached_namespaces(pid_t pid, void *userdata, bothy_error_t *err)
+{
+  return plumb_namespaces(pid, &((struct attached *) userdata)->plumbing, err);
+}
 
 static void on_attached_start(pid_t pid, void *userdata)
 {
@@ -1237,11 +1305,17 @@ static int run_attached(const struct bothy_ctx *ctx, struct loaded *l, bool noti
   bool remove = cfg_bool(r, "rm");
   if (!remove && status_save(l->dir, s, false, err) < 0)
     return -1;
-  struct attached a = { .dir = l->dir, .st = s, .notify = notify };
+  struct attached a = {
+    .dir = l->dir,
+    .st = s,
+    .notify = notify,
+    .plumbing = { .ctx = ctx, .db = bothy_inventory_db(l->inv), .r = r },
+  };
   struct bothy_create_opts co = {
     .id = r->id,
     .bundle = l->dir,
     .on_start = remove && !notify ? NULL : on_attached_start,
+    .on_namespaces = on_attached_namespaces,
     .userdata = &a,
   };
   int code = 0;
@@ -1263,7 +1337,7 @@ static int run_attached(const struct bothy_ctx *ctx, struct loaded *l, bool noti
     destroy(ctx, l->inv, r, true, &e2);
     bothy_error_free(&e2);
   } else {
-    release_runtime(ctx, r, l->dir);
+    release_runtime(ctx, l->inv, r, l->dir);
     status_save(l->dir, s, true, NULL);
   }
   if (ret < 0)
@@ -1776,7 +1850,13 @@ int bothy_ctr_boot(const struct bothy_ctx *ctx, size_t *ret_started, char ***ret
 
 struct pid_capture {
   pid_t pid;
+  struct plumbing plumbing;
 };
+
+static int on_helper_namespaces(pid_t pid, void *userdata, bothy_error_t *err)
+{
+  return plumb_namespaces(pid, &((struct pid_capture *) userdata)->plumbing, err);
+}
 
 static void capture_pid(pid_t pid, void *userdata)
 {
@@ -1803,13 +1883,16 @@ int bothy_ctr_helper_start(const struct bothy_ctx *ctx, const char *id, const ch
   _cleanup_free_ char *sp = xasprintf("%s/%s", rt_root, r->id);
   if (bothy_path_exists(sp))
     bothy_container_delete(&rt, r->id, true, NULL);
-  struct pid_capture pc = { 0 };
+  struct pid_capture pc = {
+    .plumbing = { .ctx = ctx, .db = bothy_inventory_db(inv), .r = r },
+  };
   struct bothy_create_opts co = {
     .id = r->id,
     .bundle = dir,
     .console_socket = console_socket,
     .detach = true,
     .on_start = capture_pid,
+    .on_namespaces = on_helper_namespaces,
     .userdata = &pc,
   };
   int code;
@@ -1834,7 +1917,7 @@ int bothy_ctr_helper_cleanup(const struct bothy_ctx *ctx, const char *id, bothy_
   _cleanup_free_ char *dir = ctr_dir(ctx, r->id);
   if (cfg_bool(r, "rm"))
     return destroy(ctx, inv, r, true, err);
-  release_runtime(ctx, r, dir);
+  release_runtime(ctx, inv, r, dir);
   return 0;
 }
 
@@ -1915,10 +1998,11 @@ int bothy_ctr_connect(const struct bothy_ctx *ctx, const char *ref, const char *
     return -1;
   sqlite3 *db = bothy_inventory_db(l.inv);
   bool runs = ctr_running(l.rec->id, (void *) ctx);
-  int r = disconnect ? bothy_ctr_net_disconnect(db, ctx->root, l.rec->id, network, ctr_running,
-                                                (void *) ctx, err)
-                     : bothy_ctr_net_connect(db, ctx->root, l.rec->id, l.rec->config, network,
-                                             aliases, runs, ctr_running, (void *) ctx, err);
+  int r = disconnect
+              ? bothy_ctr_net_disconnect(db, ctx->root, l.rec->id, network, ctr_running,
+                                         (void *) ctx, err)
+              : bothy_ctr_net_connect(db, ctx->root, l.rec->id, l.rec->config, network, aliases,
+                                      runs, l.st.pid, ctr_running, (void *) ctx, err);
   loaded_done(&l);
   return r;
 }

@@ -543,6 +543,12 @@ int bothy_inventory_ctr_add(struct bothy_inventory *inv, struct bothy_ctr_record
 int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
                             struct bothy_ctr_record **ret, bothy_error_t *err)
 {
+  return bothy_inventory_ctr_get_db(inv->db, ref, ret, err);
+}
+
+int bothy_inventory_ctr_get_db(sqlite3 *db, const char *ref, struct bothy_ctr_record **ret,
+                               bothy_error_t *err)
+{
   if (!ref || !*ref)
     return bothy_error_set_code(err, ENOENT, "no such container: %s", ref ? ref : "");
   const char *name = ref[0] == '/' ? ref + 1 : ref;
@@ -550,7 +556,7 @@ int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
   /* One statement, so one snapshot: an exact id first, then an exact name,
    * then prefixes; two rows tell an ambiguous prefix. */
   _cleanup_stmt_ sqlite3_stmt *st = NULL;
-  if (bothy_db_prepare(inv->db,
+  if (bothy_db_prepare(db,
                        "SELECT " RECORD_COLUMNS " FROM containers c "
                        "WHERE c.id = ?1 OR c.name = ?2 OR c.id GLOB ?3 "
                        "ORDER BY c.id = ?1 DESC, c.name = ?2 DESC LIMIT 2",
@@ -563,7 +569,7 @@ int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
   if (rc == SQLITE_DONE)
     return bothy_error_set_code(err, ENOENT, "no such container: %s", ref);
   if (rc != SQLITE_ROW)
-    return bothy_db_error(inv->db, err, "reading the containers");
+    return bothy_db_error(db, err, "reading the containers");
   _cleanup_ctr_record_ struct bothy_ctr_record *r = NULL;
   if (read_record(st, &r, err) < 0)
     return -1;
@@ -572,7 +578,7 @@ int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
     if (rc == SQLITE_ROW)
       return bothy_error_set_code(err, EINVAL, "multiple containers match \"%s\"", ref);
     if (rc != SQLITE_DONE)
-      return bothy_db_error(inv->db, err, "reading the containers");
+      return bothy_db_error(db, err, "reading the containers");
   }
   *ret = TAKE_PTR(r);
   return 0;

@@ -91,6 +91,9 @@ int bothy_inventory_ctr_add(struct bothy_inventory *inv, struct bothy_ctr_record
  * Errors: ENOENT "no such container: REF"; EINVAL "multiple containers match "REF"". */
 int bothy_inventory_ctr_get(struct bothy_inventory *inv, const char *ref,
                             struct bothy_ctr_record **ret, bothy_error_t *err);
+/* The same on an open connection (bothy_inventory_db()). */
+int bothy_inventory_ctr_get_db(sqlite3 *db, const char *ref, struct bothy_ctr_record **ret,
+                               bothy_error_t *err);
 
 /* Every record, newest first (by created, then by insertion). *ret is an
  * array of *ret_n records (NULL when there are none); free it with

@@ -196,10 +196,10 @@ static void write_in_place(const char *path, const char *data)
 static void hosts_write(sqlite3 *db, const char *root, const char *id, bothy_ctr_running_fn running,
                         void *ud)
 {
-  _cleanup_inventory_ struct bothy_inventory *inv = NULL;
+  /* db is the caller's connection: a second one would cost an open and a
+   * read of the whole write-ahead log. */
   _cleanup_ctr_record_ struct bothy_ctr_record *self = NULL;
-  if (bothy_inventory_open(root, &inv, NULL) < 0 ||
-      bothy_inventory_ctr_get(inv, id, &self, NULL) < 0)
+  if (bothy_inventory_ctr_get_db(db, id, &self, NULL) < 0)
     return;
   const char *hostname = json_string_value(json_object_get(self->config, "hostname"));
   char *out = xstrdup("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -229,7 +229,7 @@ static void hosts_write(sqlite3 *db, const char *root, const char *id, bothy_ctr
       if (streq(p->container, id) || strv_contains(seen, p->ip) || !running(p->container, ud))
         continue;
       _cleanup_ctr_record_ struct bothy_ctr_record *pr = NULL;
-      if (bothy_inventory_ctr_get(inv, p->container, &pr, NULL) < 0)
+      if (bothy_inventory_ctr_get_db(db, p->container, &pr, NULL) < 0)
         continue;
       _cleanup_free_ char *aliases = xstrdup("");
       for (size_t a = 0; p->aliases && p->aliases[a]; a++) {
@@ -291,6 +291,19 @@ static int bind_netns_of(pid_t pid, const char *path, bothy_error_t *err)
   return 0;
 }
 
+/* Containers created since this change on a bridge network get their
+ * network namespace from the runtime (a new one, as with --network none),
+ * and are plumbed into it through /proc/PID/ns/net while the runtime sets
+ * their root filesystem up. Older ones join one that bothy made and
+ * bind-mounted under ROOT/netns before the start. */
+static bool net_by_runtime(json_t *net)
+{
+  return json_is_true(json_object_get(net, "netns_by_runtime"));
+}
+
+static int plumb_into(sqlite3 *db, const char *root, const char *id, const char *path,
+                      bothy_ctr_running_fn running, void *userdata, bothy_error_t *err);
+
 int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *name,
                      const char *hostname, json_t *cfg, bothy_ctr_running_fn running,
                      void *userdata, bothy_error_t *err)
@@ -321,8 +334,29 @@ int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *
    * with what is in it: each start begins from a new one. */
   if (bothy_netns_exists(path))
     bothy_netns_delete(path, NULL);
+  if (net_by_runtime(net))
+    return 0; /* bothy_ctr_net_plumb_into() does it, once the runtime made it */
   if (bothy_netns_create(path, err) < 0)
     return -1;
+  return plumb_into(db, root, id, path, running, userdata, err);
+}
+
+int bothy_ctr_net_plumb_into(sqlite3 *db, const char *root, const char *id, json_t *cfg, pid_t pid,
+                             bothy_ctr_running_fn running, void *userdata, bothy_error_t *err)
+{
+  if (!net_by_runtime(json_object_get(cfg, "net")))
+    return 0;
+  _cleanup_free_ char *path = xasprintf("/proc/%d/ns/net", (int) pid);
+  if (bothy_netns_lo_up(path, err) < 0)
+    return -1;
+  return plumb_into(db, root, id, path, running, userdata, err);
+}
+
+/* The container's endpoints into the namespace at path: veths, published
+ * ports, /etc/hosts. */
+static int plumb_into(sqlite3 *db, const char *root, const char *id, const char *path,
+                      bothy_ctr_running_fn running, void *userdata, bothy_error_t *err)
+{
   struct bothy_endpoint **eps = NULL;
   size_t n = 0;
   if (bothy_endpoints_of_container(db, id, &eps, &n, err) < 0)
@@ -382,8 +416,6 @@ int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *
     if (r < 0)
       goto out;
   }
-  (void) name;
-  (void) hostname;
   hosts_write(db, root, id, running, userdata);
   peers_hosts_write(db, root, id, running, userdata);
   ret = 0;
@@ -468,7 +500,7 @@ int bothy_ctr_net_hold(sqlite3 *db, const char *id, int **ret_fds, size_t *ret_n
 }
 
 int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t *cfg,
-                          const char *network, char *const *aliases, bool running_now,
+                          const char *network, char *const *aliases, bool running_now, pid_t pid,
                           bothy_ctr_running_fn running, void *userdata, bothy_error_t *err)
 {
   const char *mode = json_string_value(json_object_get(json_object_get(cfg, "net"), "mode"));
@@ -498,6 +530,11 @@ int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t 
   if (!running_now)
     return 0;
   _cleanup_free_ char *path = netns_path(root, id);
+  if (!bothy_netns_exists(path) && pid > 0) {
+    /* One the runtime made (see net_by_runtime): the process's. */
+    free(path);
+    path = xasprintf("/proc/%d/ns/net", (int) pid);
+  }
   _cleanup_free_ char *host = veth_name(id, nw->name);
   _cleanup_free_ char *addr = xasprintf("%s%s", e->ip, prefix_of(nw->subnet));
   _cleanup_free_ char *ifname = xasprintf("eth%zu", n);

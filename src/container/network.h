@@ -49,6 +49,13 @@ int bothy_ctr_net_up(sqlite3 *db, const char *root, const char *id, const char *
                      const char *hostname, json_t *cfg, bothy_ctr_running_fn running,
                      void *userdata, bothy_error_t *err);
 
+/* The start's second half for a container whose network namespace the
+ * runtime makes (created so by this bothy): called from the runtime with
+ * the container's pid once it exists, plumbs as bothy_ctr_net_up does into
+ * /proc/PID/ns/net. Nothing for other containers. */
+int bothy_ctr_net_plumb_into(sqlite3 *db, const char *root, const char *id, json_t *cfg, pid_t pid,
+                             bothy_ctr_running_fn running, void *userdata, bothy_error_t *err);
+
 /* After the last exit: port forwarding and the namespace (its veths with it)
  * go; peers' /etc/hosts forget it. Idempotent, never fails. */
 void bothy_ctr_net_down(sqlite3 *db, const char *root, const char *id, json_t *cfg,
@@ -65,7 +72,7 @@ int bothy_ctr_net_hold(sqlite3 *db, const char *id, int **ret_fds, size_t *ret_n
  * when it runs, a veth into it at once), or the end of one. Only for
  * containers with a namespace on bothy's networks. */
 int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t *cfg,
-                          const char *network, char *const *aliases, bool running_now,
+                          const char *network, char *const *aliases, bool running_now, pid_t pid,
                           bothy_ctr_running_fn running, void *userdata, bothy_error_t *err);
 int bothy_ctr_net_disconnect(sqlite3 *db, const char *root, const char *id, const char *network,
                              bothy_ctr_running_fn running, void *userdata, bothy_error_t *err);

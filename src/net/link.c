@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -344,16 +343,6 @@ bool bothy_netns_exists(const char *path)
   return path && statfs(path, &s) == 0 && s.f_type == NSFS_MAGIC;
 }
 
-static void kill_childp(pid_t *pid)
-{
-  if (*pid > 0) {
-    int saved = errno;
-    kill(*pid, SIGKILL);
-    bothy_waitpid(*pid, 0);
-    errno = saved;
-  }
-}
-
 static int lo_up(void *arg, bothy_error_t *err)
 {
   _cleanup_nl_sock_ struct nl_sock *sk = NULL;
@@ -372,43 +361,28 @@ static int lo_up(void *arg, bothy_error_t *err)
   return r;
 }
 
-/* Forks a child that unshares a network namespace and waits to be killed;
- * bind-mounts the child's namespace onto path. The child only makes system
- * calls: no allocation after fork. */
+/* Makes a network namespace and bind-mounts it onto path: this process
+ * (single-threaded, as all of bothy) moves into a new one, mounts it, brings
+ * its loopback up from inside, and comes back. No child to fork, wait for
+ * and kill, no second setns() round trip for the loopback. */
 static int netns_mount(const char *path, bothy_error_t *err)
 {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return bothy_error_errno(err, "cannot create a pipe");
-  _cleanup_close_ int rd = p[0];
-  _cleanup_close_ int wr = p[1];
-  pid_t parent = getpid();
-  _cleanup_(kill_childp) pid_t pid = fork();
-  if (pid < 0)
-    return bothy_error_errno(err, "cannot fork");
-  if (pid == 0) {
-    /* Killed with its parent too, should the parent die before it kills it. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-      _exit(1);
-    int e = unshare(CLONE_NEWNET) < 0 ? errno : 0;
-    if (write(wr, &e, sizeof(e)) != sizeof(e) || e)
-      _exit(1);
-    for (;;)
-      pause();
+  _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0)
+    return bothy_error_errno(err, "cannot open the current network namespace");
+  if (unshare(CLONE_NEWNET) < 0)
+    return bothy_error_errno(err, "cannot create network namespace '%s': unshare", path);
+  int r = 0;
+  if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+    r = bothy_error_errno(err, "cannot bind-mount network namespace onto '%s'", path);
+  if (r == 0)
+    r = lo_up(NULL, err);
+  if (setns(self, CLONE_NEWNET) < 0) {
+    /* Nothing sensible can follow in the wrong namespace. */
+    bothy_error_free(err);
+    return bothy_error_errno(err, "cannot return from network namespace '%s'", path);
   }
-  wr = safe_close(wr);
-  int e = 0;
-  ssize_t n = bothy_read_all(rd, &e, sizeof(e));
-  if (n != (ssize_t) sizeof(e))
-    return bothy_error_set(err, n < 0 ? (int) -n : 0,
-                           "cannot create network namespace '%s': the child died", path);
-  if (e)
-    return bothy_error_set(err, e, "cannot create network namespace '%s': unshare", path);
-  char proc[64];
-  snprintf(proc, sizeof(proc), "/proc/%d/ns/net", (int) pid);
-  if (mount(proc, path, NULL, MS_BIND, NULL) < 0)
-    return bothy_error_errno(err, "cannot bind-mount network namespace onto '%s'", path);
-  return 0;
+  return r;
 }
 
 int bothy_netns_create(const char *path, bothy_error_t *err)
@@ -433,13 +407,19 @@ int bothy_netns_create(const char *path, bothy_error_t *err)
       return bothy_error_set(err, EEXIST, "cannot create network namespace '%s': not a file", path);
   }
   r = netns_mount(path, err);
-  if (r == 0)
-    r = bothy_netns_run(path, lo_up, NULL, err);
   if (r < 0) {
     bothy_netns_delete(path, NULL);
     return r;
   }
   return 0;
+}
+
+int bothy_netns_lo_up(const char *path, bothy_error_t *err)
+{
+  int r = bothy_dlopen_nl(err);
+  if (r < 0)
+    return r;
+  return bothy_netns_run(path, lo_up, NULL, err);
 }
 
 int bothy_netns_delete(const char *path, bothy_error_t *err)

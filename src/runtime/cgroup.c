@@ -171,14 +171,8 @@ static char *strv_join(char *const *v, const char *sep)
 
 /* Writes value to dir/file with one write(), as the kernel wants for cgroup
  * files. Returns 0 or -errno with *err naming the file and the value. */
-static int cg_write(const char *dir, const char *file, const char *value, bothy_error_t *err)
+static int cg_write_fd(int fd, const char *path, const char *value, bothy_error_t *err)
 {
-  _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
-  /* O_TRUNC is meaningless on cgroupfs but keeps a test tree's file equal to
-   * the last value written. */
-  _cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0)
-    return bothy_error_errno(err, "cannot write '%s' to '%s'", value, path);
   size_t len = strlen(value);
   ssize_t w;
   do
@@ -190,6 +184,22 @@ static int cg_write(const char *dir, const char *file, const char *value, bothy_
     return bothy_error_set(err, EIO, "cannot write '%s' to '%s': short write", value, path);
   log_debug("cgroup: '%s' <- '%s'", path, value);
   return 0;
+}
+
+/* O_TRUNC is meaningless on cgroupfs but keeps a test tree's file equal to
+ * the last value written. */
+static int cg_open_w(const char *path)
+{
+  return open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+}
+
+static int cg_write(const char *dir, const char *file, const char *value, bothy_error_t *err)
+{
+  _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+  _cleanup_close_ int fd = cg_open_w(path);
+  if (fd < 0)
+    return bothy_error_errno(err, "cannot write '%s' to '%s'", value, path);
+  return cg_write_fd(fd, path, value, err);
 }
 
 static int cg_writef(const char *dir, const char *file, bothy_error_t *err, const char *fmt, ...)
@@ -845,10 +855,13 @@ static void enable_controllers(const struct bothy_cgroup_hierarchy *h)
   }
 }
 
-static int do_create(struct bothy_cgroup *cg, bothy_error_t *err)
+/* which: 1 the cgroup2 hierarchy only, 0 the v1 ones only, -1 all. */
+static int do_create(struct bothy_cgroup *cg, int which, bothy_error_t *err)
 {
   for (size_t i = 0; i < cg->n_hierarchies; i++) {
     const struct bothy_cgroup_hierarchy *h = &cg->hierarchies[i];
+    if (which >= 0 && h->unified != (which == 1))
+      continue;
     if (!h->unified && strv_contains(h->controllers, "cpuset")) {
       if (create_cpuset(h, err) < 0)
         return -1;
@@ -1269,13 +1282,23 @@ static int v1_devices(const char *dir, const struct bothy_resources *r, bothy_er
   const struct bothy_device_rule *d0 = &r->devices[0];
   if (!d0->allow && d0->type == 'a' && (!d0->access || strspn("rwm", d0->access) == 3))
     first = 1;
-  if (cg_write(dir, "devices.deny", "a", err) < 0)
+  /* One fd per file for all the rules: each write() is one rule, and a
+   * container has a dozen of them. */
+  _cleanup_free_ char *deny_path = xasprintf("%s/devices.deny", dir);
+  _cleanup_free_ char *allow_path = xasprintf("%s/devices.allow", dir);
+  _cleanup_close_ int deny = cg_open_w(deny_path);
+  if (deny < 0)
+    return bothy_error_errno(err, "cannot write 'a' to '%s'", deny_path);
+  if (cg_write_fd(deny, deny_path, "a", err) < 0)
     return -1;
+  _cleanup_close_ int allow = -1;
   for (size_t i = first; i < r->n_devices; i++) {
     const struct bothy_device_rule *d = &r->devices[i];
     char rule[80];
     device_rule_string(d, rule, sizeof(rule));
-    if (cg_write(dir, d->allow ? "devices.allow" : "devices.deny", rule, err) < 0)
+    if (d->allow && allow < 0 && (allow = cg_open_w(allow_path)) < 0)
+      return bothy_error_errno(err, "cannot write '%s' to '%s'", rule, allow_path);
+    if (cg_write_fd(d->allow ? allow : deny, d->allow ? allow_path : deny_path, rule, err) < 0)
       return -1;
   }
   return 0;
@@ -1572,6 +1595,16 @@ static int do_apply(struct bothy_cgroup *cg, const struct bothy_resources *r, bo
 
 /* ---------------------------------------------------------------- processes */
 
+/* Whether de names a directory: cgroupfs (kernfs) fills in d_type, so the
+ * usual answer costs no stat of each of a cgroup's dozens of files. */
+static bool dirent_is_dir(DIR *d, const struct dirent *de)
+{
+  if (de->d_type != DT_UNKNOWN)
+    return de->d_type == DT_DIR;
+  struct stat st;
+  return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int read_pids_in(const char *dir, bool recursive, pid_t **v, size_t *n, bothy_error_t *err)
 {
   _cleanup_free_ char *s = NULL;
@@ -1598,10 +1631,7 @@ static int read_pids_in(const char *dir, bool recursive, pid_t **v, size_t *n, b
     return bothy_error_errno(err, "cannot open '%s'", dir);
   struct dirent *de;
   while ((de = readdir(d))) {
-    if (de->d_name[0] == '.')
-      continue;
-    struct stat st;
-    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+    if (de->d_name[0] == '.' || !dirent_is_dir(d, de))
       continue;
     _cleanup_free_ char *sub = xasprintf("%s/%s", dir, de->d_name);
     int r = read_pids_in(sub, true, v, n, err);
@@ -1798,8 +1828,15 @@ static void kill_dir(const char *dir)
 
 /* Removes dir and the cgroups below it, deepest first. On cgroupfs rmdir()
  * removes a cgroup with its files; a test tree's files are unlinked. */
-static int remove_cgroup_dir(const char *dir, bool cgroupfs, bothy_error_t *err)
+static int remove_cgroup_dir(const char *dir, bothy_error_t *err)
 {
+  /* The usual case, an empty cgroup without children, is one rmdir(): the
+   * walk below is for child cgroups, tasks still leaving, and test trees. */
+  if (rmdir(dir) == 0 || errno == ENOENT)
+    return 0;
+  if (errno != EBUSY && errno != ENOTEMPTY && errno != EEXIST)
+    return bothy_error_errno(err, "cannot remove the cgroup '%s'", dir);
+  bool cgroupfs = is_cgroupfs(dir);
   _cleanup_closedir_ DIR *d = opendir(dir);
   if (!d) {
     if (errno == ENOENT)
@@ -1810,12 +1847,9 @@ static int remove_cgroup_dir(const char *dir, bool cgroupfs, bothy_error_t *err)
   while ((de = readdir(d))) {
     if (streq(de->d_name, ".") || streq(de->d_name, ".."))
       continue;
-    struct stat st;
-    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-      continue;
-    if (S_ISDIR(st.st_mode)) {
+    if (dirent_is_dir(d, de)) {
       _cleanup_free_ char *sub = xasprintf("%s/%s", dir, de->d_name);
-      if (remove_cgroup_dir(sub, cgroupfs, err) < 0)
+      if (remove_cgroup_dir(sub, err) < 0)
         return -1;
     } else if (!cgroupfs && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
       return bothy_error_errno(err, "cannot remove '%s/%s'", dir, de->d_name);
@@ -1849,8 +1883,7 @@ static int do_destroy(struct bothy_cgroup *cg, bothy_error_t *err)
     const struct bothy_cgroup_hierarchy *h = &cg->hierarchies[i];
     if (streq(h->dir, h->mountpoint))
       continue; /* never the root (bothy_cgroup_new refuses it; from_json could carry it) */
-    bool cgroupfs = is_cgroupfs(h->mountpoint);
-    if (remove_cgroup_dir(h->dir, cgroupfs, ret < 0 ? NULL : err) < 0 && ret == 0)
+    if (remove_cgroup_dir(h->dir, ret < 0 ? NULL : err) < 0 && ret == 0)
       ret = -1;
   }
   return ret < 0 ? bothy_error_ret(err) : 0;
@@ -1974,7 +2007,12 @@ int bothy_cgroup_new(const struct bothy_cgroup_config *cfg, struct bothy_cgroup 
 
 int bothy_cgroup_create(struct bothy_cgroup *cg, bothy_error_t *err)
 {
-  RETURN_LIKE_ERROR(do_create(cg, err));
+  RETURN_LIKE_ERROR(do_create(cg, -1, err));
+}
+
+int bothy_cgroup_create_part(struct bothy_cgroup *cg, bool unified, bothy_error_t *err)
+{
+  RETURN_LIKE_ERROR(do_create(cg, unified ? 1 : 0, err));
 }
 
 int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err)

@@ -144,6 +144,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct bothy_cgroup *, bothy_cgroup_free)
  * controller the kernel refuses to enable there is skipped (the write of its
  * limits fails later if one is asked for). */
 int bothy_cgroup_create(struct bothy_cgroup *cg, bothy_error_t *err);
+/* The same in part: the cgroup2 hierarchy's directory (unified), which
+ * CLONE_INTO_CGROUP needs before the process exists, or the v1 ones. */
+int bothy_cgroup_create_part(struct bothy_cgroup *cg, bool unified, bothy_error_t *err);
 
 /* Moves pid into the container's cgroup in every hierarchy (cgroup.procs). */
 int bothy_cgroup_enter(struct bothy_cgroup *cg, pid_t pid, bothy_error_t *err);

@@ -124,10 +124,29 @@ static int load(const struct bothy_runtime *rt, const char *id, struct loaded *l
     return -1;
   if (bothy_state_load(l->dirfd, &l->st, err) < 0)
     return -1;
+  /* The directory may have gone to another container since it was opened
+   * (state.c keeps removed ones for reuse). */
+  if (!streq(l->st->id, id))
+    return bothy_error_set(err, ENOENT, "container does not exist");
   if (l->st->cgroup && bothy_cgroup_from_json(l->st->cgroup, &l->cg, err) < 0)
     return -1;
   l->status = current_status(l);
   return 0;
+}
+
+/* The container's configuration as create saved it: in state.json, or in a
+ * config.json beside it (state directories of bothy 0.1). */
+static int load_saved_spec(const struct loaded *l, struct bothy_spec **ret, bothy_error_t *err)
+{
+  if (l->st->config)
+    return bothy_spec_from_json(json_incref(l->st->config), ret, err);
+  _cleanup_free_ char *data = NULL;
+  size_t len;
+  json_t *json = NULL;
+  if (bothy_read_file(l->dirfd, "config.json", &data, &len, err) < 0 ||
+      bothy_json_load_data(data, len, "config.json", &json, err) < 0)
+    return -1;
+  return bothy_spec_from_json(json, ret, err);
 }
 
 static char *state_json_string(const struct bothy_state *st, enum bothy_status status)
@@ -302,6 +321,7 @@ struct creating {
   pid_t pid;
   struct bothy_linux_ctx lx;
   int console_peer; /* run with a terminal and no console socket: our end */
+  bool late_cgroup; /* the v1 cgroups and the limits are made by on_created */
 };
 
 /* In the container's process, before it waits for SYNC_CGROUP. */
@@ -314,6 +334,9 @@ static int self_cgroup(void *data, bool unified_done, bothy_error_t *err)
 static int on_created(void *data, pid_t pid, bothy_error_t *err)
 {
   struct creating *c = data;
+  if (c->late_cgroup && (bothy_cgroup_create_part(c->cg, /* unified= */ false, err) < 0 ||
+                         apply_resources(c->cg, c->spec, err) < 0))
+    return -1;
   if (c->cg && !c->lx.self_cgroup && bothy_cgroup_enter(c->cg, pid, err) < 0)
     return -1;
   if (c->spec->process.oom_score_adj != BOTHY_UNSET) {
@@ -346,6 +369,12 @@ static int on_create_runtime(void *data, pid_t pid, bothy_error_t *err)
   return 0;
 }
 
+static int on_namespaces(void *data, pid_t pid, bothy_error_t *err)
+{
+  struct creating *c = data;
+  return c->opts->on_namespaces(pid, c->opts->userdata, err);
+}
+
 static void creating_cleanup(struct creating *c, bool remove)
 {
   if (remove) {
@@ -354,7 +383,7 @@ static void creating_cleanup(struct creating *c, bool remove)
       bothy_cgroup_destroy(c->cg, NULL);
     }
     if (c->rootfd >= 0 && c->dirfd >= 0)
-      bothy_state_dir_remove(c->rootfd, c->opts->id, NULL);
+      bothy_state_dir_remove(c->rootfd, c->opts->id, /* reuse= */ false, NULL);
   }
   safe_close(c->dirfd);
   safe_close(c->rootfd);
@@ -375,7 +404,6 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
                      bool for_run, const sigset_t *child_mask, struct creating *c,
                      bothy_error_t *err)
 {
-  _cleanup_free_ char *spec_json = NULL;
   memset(c, 0, sizeof(*c));
   c->rt = rt;
   c->opts = o;
@@ -442,22 +470,29 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
     c->dirfd = -1;
     return -1;
   }
-  /* From here on, a failure must remove what was created. */
-  /* 0622 whatever the umask: the init process may run as another uid (a
-   * user namespace) and opens it for writing through the state dir fd. */
-  if (mkfifoat(c->dirfd, "exec.fifo", 0622) < 0 || fchmodat(c->dirfd, "exec.fifo", 0622, 0) < 0) {
+  /* From here on, a failure must remove what was created. `run` starts
+   * the process itself, through the sync socket: only `create` leaves it
+   * waiting for a `start` from another process, on exec.fifo. 0622
+   * whatever the umask: the init process may run as another uid (a user
+   * namespace) and opens it for writing through the state dir fd. */
+  if (!for_run &&
+      (mkfifoat(c->dirfd, "exec.fifo", 0622) < 0 || fchmodat(c->dirfd, "exec.fifo", 0622, 0) < 0)) {
     bothy_error_errno(err, "cannot create exec.fifo");
     goto fail;
   }
-  spec_json = bothy_json_dump(s->json, false);
-  if (bothy_write_file_replace(c->dirfd, "config.json", spec_json, strlen(spec_json), 0600, err) <
-      0)
-    goto fail;
 
   struct bothy_cgroup_config cc = cgroup_config(rt, s, o->id);
-  if (bothy_cgroup_new(&cc, &c->cg, err) < 0 || bothy_cgroup_create(c->cg, err) < 0)
+  if (bothy_cgroup_new(&cc, &c->cg, err) < 0)
     goto fail;
-  if (apply_resources(c->cg, s, err) < 0)
+  /* On cgroup v2 the process is born in its cgroup (CLONE_INTO_CGROUP): the
+   * cgroup and its limits must be there before. On v1 and hybrid it joins
+   * its v1 cgroups only once on_created has made them and written the
+   * limits (the child waits for SYNC_CGROUP): the runtime does that while
+   * the child makes its namespaces. Only a hybrid's cgroup2 directory,
+   * which the child is born in, comes first. */
+  c->late_cgroup = c->cg->mode != BOTHY_CGROUP_V2;
+  if (c->late_cgroup ? bothy_cgroup_create_part(c->cg, /* unified= */ true, err) < 0
+                     : bothy_cgroup_create(c->cg, err) < 0 || apply_resources(c->cg, s, err) < 0)
     goto fail;
 
   c->st.id = (char *) o->id;
@@ -466,6 +501,7 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   c->st.created = bothy_time_now_rfc3339();
   c->st.owner = (char *) "";
   c->st.annotations = s->annotations;
+  c->st.config = s->json;
   c->st.cgroup = bothy_cgroup_to_json(c->cg);
   c->st.own_pidns = s->namespaces[BOTHY_NS_PID].enabled;
 
@@ -478,7 +514,8 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   c->lx.id = o->id;
   c->lx.rootfs = c->st.rootfs;
   c->lx.bundle = c->st.bundle;
-  c->lx.state_dirfd = c->dirfd;
+  c->lx.state_dirfd = for_run ? -1 : c->dirfd;
+  c->lx.wait_start = for_run;
   c->lx.preserve_fds = o->preserve_fds;
   c->lx.no_pivot = o->no_pivot;
   c->lx.no_new_keyring = o->no_new_keyring;
@@ -487,6 +524,7 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   c->lx.n_cgroups = n_mounts;
   c->lx.on_created = on_created;
   c->lx.on_create_runtime = on_create_runtime;
+  c->lx.on_namespaces = o->on_namespaces ? on_namespaces : NULL;
   c->lx.data = c;
   /* The process joins its cgroups itself, unless it is in a new user
    * namespace, whose root may not write the host's cgroup files. */
@@ -508,6 +546,14 @@ static int do_create(const struct bothy_runtime *rt, const struct bothy_create_o
   if (r < 0)
     goto fail;
   c->lx.console_socket = safe_close(c->lx.console_socket);
+  /* run: the process goes on to execve at once, the state is written
+   * meanwhile (the caller waits for the execve before anything else); with
+   * a pty of ours, once run holds its master. */
+  if (for_run && c->console_peer < 0 && bothy_linux_start(&c->lx, err) < 0) {
+    kill(c->pid, SIGKILL);
+    bothy_waitpid(c->pid, 0);
+    goto fail;
+  }
   if (bothy_state_save(c->dirfd, &c->st, err) < 0 || write_pid_file(o->pid_file, c->pid, err) < 0) {
     kill(c->pid, SIGKILL);
     bothy_waitpid(c->pid, 0);
@@ -589,9 +635,6 @@ int bothy_container_start(const struct bothy_runtime *rt, const char *id, bothy_
 {
   struct loaded l;
   _cleanup_spec_ struct bothy_spec *spec = NULL;
-  json_t *json = NULL;
-  _cleanup_free_ char *data = NULL;
-  size_t len;
   int r = load(rt, id, &l, err);
   if (r < 0)
     goto out;
@@ -606,9 +649,7 @@ int bothy_container_start(const struct bothy_runtime *rt, const char *id, bothy_
                         bothy_status_name(l.status));
     goto out;
   }
-  if ((r = bothy_read_file(l.dirfd, "config.json", &data, &len, err)) < 0 ||
-      (r = bothy_json_load_data(data, len, "config.json", &json, err)) < 0 ||
-      (r = bothy_spec_from_json(json, &spec, err)) < 0)
+  if ((r = load_saved_spec(&l, &spec, err)) < 0)
     goto out;
   if ((r = release_init(l.dirfd, l.st, err)) < 0)
     goto out;
@@ -627,13 +668,7 @@ out:
 static int destroy(struct loaded *l, const char *id, bothy_error_t *err)
 {
   _cleanup_spec_ struct bothy_spec *spec = NULL;
-  _cleanup_free_ char *data = NULL;
-  size_t len;
-  if (bothy_read_file(l->dirfd, "config.json", &data, &len, NULL) == 0) {
-    json_t *json = NULL;
-    if (bothy_json_load_data(data, len, "config.json", &json, NULL) == 0)
-      bothy_spec_from_json(json, &spec, NULL);
-  }
+  (void) load_saved_spec(l, &spec, NULL);
   /* destroy kills whatever is left first. */
   if (l->cg && bothy_cgroup_destroy(l->cg, err) < 0)
     return -1;
@@ -645,7 +680,7 @@ static int destroy(struct loaded *l, const char *id, bothy_error_t *err)
       bothy_error_free(&e);
     }
   }
-  return bothy_state_dir_remove(l->rootfd, id, err);
+  return bothy_state_dir_remove(l->rootfd, id, /* reuse= */ true, err);
 }
 
 int bothy_container_delete(const struct bothy_runtime *rt, const char *id, bool force,
@@ -657,7 +692,7 @@ int bothy_container_delete(const struct bothy_runtime *rt, const char *id, bool 
     /* A state dir without state.json is a create that died midway. */
     if (l.rootfd >= 0 && l.dirfd >= 0 && !l.st) {
       bothy_error_free(err);
-      r = bothy_state_dir_remove(l.rootfd, id, err);
+      r = bothy_state_dir_remove(l.rootfd, id, /* reuse= */ false, err);
     } else if (force && err && *err && (*err)->code != EACCES) {
       /* runc: delete --force of a container that does not exist succeeds. */
       bothy_error_free(err);
@@ -816,16 +851,16 @@ int bothy_container_run(const struct bothy_runtime *rt, const struct bothy_creat
       creating_cleanup(&c, true);
       return -1;
     }
+    if (bothy_linux_start(&c.lx, err) < 0) {
+      kill(c.pid, SIGKILL);
+      bothy_waitpid(c.pid, 0);
+      safe_close(master);
+      creating_cleanup(&c, true);
+      return -1;
+    }
   }
-  if (release_init(c.dirfd, &c.st, err) < 0) {
-    kill(c.pid, SIGKILL);
-    bothy_waitpid(c.pid, 0);
-    safe_close(master);
-    creating_cleanup(&c, true);
-    return -1;
-  }
-  /* The init process closes the sync socket when it execs, or reports why
-   * it could not. */
+  /* Started: the init process closes the sync socket when it execs, or
+   * reports why it could not. */
   if (bothy_linux_wait_exec(&c.lx, err) < 0) {
     bothy_waitpid(c.pid, 0);
     safe_close(master);
@@ -1046,15 +1081,8 @@ int bothy_container_exec(const struct bothy_runtime *rt, const struct bothy_exec
     r = bothy_error_set(err, 0, "cannot exec in a paused container");
     goto out;
   }
-  {
-    _cleanup_free_ char *data = NULL;
-    size_t len;
-    json_t *json = NULL;
-    if ((r = bothy_read_file(l.dirfd, "config.json", &data, &len, err)) < 0 ||
-        (r = bothy_json_load_data(data, len, "config.json", &json, err)) < 0 ||
-        (r = bothy_spec_from_json(json, &spec, err)) < 0)
-      goto out;
-  }
+  if ((r = load_saved_spec(&l, &spec, err)) < 0)
+    goto out;
   if (o->process_file) {
     _cleanup_json_ json_t *pj = NULL;
     if ((r = bothy_json_load_file(o->process_file, &pj, err)) < 0 ||

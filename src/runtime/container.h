@@ -27,6 +27,10 @@ struct bothy_create_opts {
   /* run: called once the container's process runs (after the poststart
    * hooks), before waiting for it; NULL: none. */
   void (*on_start)(pid_t pid, void *userdata);
+  /* create/run: called once the container's process has its namespaces,
+   * before its root filesystem is ready (say, to plumb its network into
+   * /proc/PID/ns/net); a failure fails the create. NULL: none. */
+  int (*on_namespaces)(pid_t pid, void *userdata, bothy_error_t *err);
   void *userdata;
 };
 

@@ -43,6 +43,8 @@ enum sync_type {
   SYNC_READY,      /* child -> parent: set up, waiting on exec.fifo or about to exec */
   SYNC_ERROR,      /* child -> parent: value = errno, payload = message */
   SYNC_PID,        /* intermediate -> parent: value = the child's pid */
+  SYNC_START,      /* parent -> child (run): execute the process now */
+  SYNC_NAMESPACES, /* child -> parent: the new namespaces exist (on_namespaces) */
 };
 
 struct sync_hdr {
@@ -298,17 +300,17 @@ struct enter_cgroup_data {
   int sync_fd;
 };
 
-/* The runtime moves us into our cgroup while we set up the rootfs (a
- * migration costs a few ms of RCU grace period on cgroup v1): wait for it
- * where it starts to matter, then create the cgroup namespace, whose root is
- * the cgroup we are in. */
+/* The runtime makes our cgroups and writes their limits while we set up
+ * the rootfs: wait for that where it starts to matter (before cgroupfs is
+ * mounted, or at the end), join them, then create the cgroup namespace,
+ * whose root is the cgroup we are in. */
 static int enter_cgroup(void *data, bothy_error_t *err)
 {
   struct enter_cgroup_data *d = data;
   const struct bothy_spec *s = d->ctx->spec;
-  if (d->ctx->self_cgroup && d->ctx->self_cgroup(d->ctx->data, d->ctx->cgroup_fd >= 0, err) < 0)
-    return -1;
   if (sync_expect(d->sync_fd, SYNC_CGROUP, NULL, "joining the cgroup", err) < 0)
+    return -1;
+  if (d->ctx->self_cgroup && d->ctx->self_cgroup(d->ctx->data, d->ctx->cgroup_fd >= 0, err) < 0)
     return -1;
   if (d->ctx->init && s->namespaces[BOTHY_NS_CGROUP].enabled &&
       !s->namespaces[BOTHY_NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
@@ -338,6 +340,26 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
       child_fail(sync_fd, &err);
     }
   }
+  /* Made here, in the child, while the runtime goes on with the cgroups:
+   * a network namespace and the copy of the mount table take a good part
+   * of a millisecond. They belong to the same user namespace as clone()
+   * would have given them: ours, new or joined. */
+  for (int t = 0; ctx->child_join_fds && t < _BOTHY_NS_MAX; t++) {
+    if (ctx->child_join_fds[t] < 0)
+      continue;
+    if (setns(ctx->child_join_fds[t], bothy_ns_clone_flag((enum bothy_ns_type) t)) < 0) {
+      bothy_error_errno(&err, "cannot join the %s namespace",
+                        bothy_ns_name((enum bothy_ns_type) t));
+      child_fail(sync_fd, &err);
+    }
+    ctx->child_join_fds[t] = safe_close(ctx->child_join_fds[t]);
+  }
+  if (ctx->unshare_flags && unshare(ctx->unshare_flags) < 0) {
+    bothy_error_errno(&err, "cannot create the container's namespaces");
+    child_fail(sync_fd, &err);
+  }
+  if (ctx->init && ctx->on_namespaces && sync_send(sync_fd, SYNC_NAMESPACES, 0, NULL) < 0)
+    _exit(1);
   struct enter_cgroup_data ecd = { ctx, sync_fd };
   if (!ctx->init && enter_cgroup(&ecd, &err) < 0)
     child_fail(sync_fd, &err);
@@ -408,31 +430,44 @@ _noreturn_ static void child_main(struct bothy_linux_ctx *ctx, int sync_fd)
   if (apply_rlimits(p, &err) < 0)
     child_fail(sync_fd, &err);
 
-  if (ctx->state_dirfd >= 0) {
-    /* Ready: the runtime may now exit (create) and nobody must kill us. */
+  if (ctx->state_dirfd >= 0 || ctx->wait_start) {
+    /* Ready: the runtime may now exit (create, run --detach) and nobody
+     * must kill us. */
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     if (sync_send(sync_fd, SYNC_READY, 0, NULL) < 0)
       _exit(1);
-    /* Blocks until `start` opens the fifo for reading. The state dir fd
-     * is the host's: it is closed (CLOEXEC) before execve. */
-    int fifo = openat(ctx->state_dirfd, "exec.fifo", O_WRONLY | O_CLOEXEC);
-    if (fifo < 0) {
-      bothy_error_errno(&err, "cannot open exec.fifo");
-      child_fail(-1, &err);
+    /* The runtime that listens on the sync socket until execve hears of
+     * what fails from here on: run's does, create's has gone. */
+    int report_fd = -1;
+    if (ctx->wait_start) {
+      /* run: the runtime itself starts us, through the sync socket; no
+       * fifo for a `start` of another process. */
+      if (sync_expect(sync_fd, SYNC_START, NULL, "waiting for the start", &err) < 0)
+        _exit(1);
+      report_fd = sync_fd;
+    } else {
+      /* Blocks until `start` opens the fifo for reading. The state dir fd
+       * is the host's: it is closed (CLOEXEC) before execve. */
+      int fifo = openat(ctx->state_dirfd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+      if (fifo < 0) {
+        bothy_error_errno(&err, "cannot open exec.fifo");
+        child_fail(-1, &err);
+      }
+      if (bothy_write_all(fifo, "0", 1) < 0)
+        _exit(1);
+      /* The fifo stays open until execve closes it (O_CLOEXEC): `start`
+       * waits for that EOF, so poststart hooks run after the process
+       * started. */
+      (void) fifo;
+      ctx->state_dirfd = safe_close(ctx->state_dirfd);
     }
-    if (bothy_write_all(fifo, "0", 1) < 0)
-      _exit(1);
-    /* The fifo stays open until execve closes it (O_CLOEXEC): `start` waits
-     * for that EOF, so poststart hooks run after the process started. */
-    (void) fifo;
-    ctx->state_dirfd = safe_close(ctx->state_dirfd);
     if (s->n_hooks[BOTHY_HOOK_START_CONTAINER]) {
       _cleanup_json_ json_t *st =
           json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.2.0", "id", ctx->id, "status",
                     "created", "pid", (int) getpid(), "bundle", ctx->bundle ? ctx->bundle : "");
       _cleanup_free_ char *sj = bothy_json_dump(st, false);
       if (bothy_hooks_run(s, BOTHY_HOOK_START_CONTAINER, sj, &err) < 0)
-        child_fail(-1, &err);
+        child_fail(report_fd, &err);
     }
   } else {
     /* exec --detach: the runtime exits right after this. */
@@ -556,6 +591,27 @@ int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t
     bothy_error_errno(err, "cannot create the sync socket");
     goto out;
   }
+  /* Only what unshare() cannot give the child itself goes to clone(): a
+   * pid namespace (unshare would give it to the child's children only), a
+   * user namespace (the others must belong to it), a time namespace
+   * (idem). The rest the child makes (child_main). */
+  ctx->unshare_flags = new_flags & ~(CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME);
+  new_flags &= CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME;
+  /* Joining a network, IPC or UTS namespace (bothy's bridge networks) the
+   * child can do itself, as it makes the new ones: an intermediate process
+   * is only needed for what setns() gives to children only (pid, time), and
+   * around user namespaces, whose order matters. */
+  ctx->child_join_fds = NULL;
+  if (any_join && ctx->join_pid <= 0 && !(new_flags & CLONE_NEWUSER)) {
+    bool child_can = true;
+    for (int t = 0; t < _BOTHY_NS_MAX; t++)
+      if (join_fds[t] >= 0 && t != BOTHY_NS_NETWORK && t != BOTHY_NS_IPC && t != BOTHY_NS_UTS)
+        child_can = false;
+    if (child_can) {
+      ctx->child_join_fds = join_fds;
+      any_join = false;
+    }
+  }
 
   if (!any_join) {
     pid = clone_child(ctx, new_flags);
@@ -637,6 +693,10 @@ int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t
     bothy_error_errno(err, "cannot signal the container process");
     goto fail;
   }
+  if (ctx->init && ctx->on_namespaces &&
+      (sync_expect(sv[0], SYNC_NAMESPACES, NULL, "creating the namespaces", err) < 0 ||
+       ctx->on_namespaces(ctx->data, pid, err) < 0))
+    goto fail;
   if (ctx->init) {
     if (sync_expect(sv[0], SYNC_HOOKS, NULL, "creating the container", err) < 0)
       goto fail;
@@ -663,6 +723,14 @@ out:
   safe_close(sv[0]);
   safe_close(sv[1]);
   return ret;
+}
+
+int bothy_linux_start(struct bothy_linux_ctx *ctx, bothy_error_t *err)
+{
+  int r = sync_send(ctx->sync_fd, SYNC_START, 0, NULL);
+  if (r < 0)
+    return bothy_error_set(err, -r, "cannot start the container process");
+  return 0;
 }
 
 int bothy_linux_wait_exec(struct bothy_linux_ctx *ctx, bothy_error_t *err)

@@ -4,10 +4,12 @@
  * synchronisation, and everything the child does before execve (rootfs,
  * hostname, sysctl, terminal, rlimits, user, capabilities, seccomp).
  *
- * The parent is the runtime. The child is cloned straight into its new
- * namespaces; when namespaces must be joined by path (or `exec` joins a
- * running container) an intermediate process setns()es first and clones the
- * child with CLONE_PARENT, so the child is always the runtime's own child.
+ * The parent is the runtime. The child is cloned into its new pid, user and
+ * time namespaces and makes the others itself (unshare, and setns for a
+ * joined network, IPC or UTS namespace) while the runtime makes its cgroups;
+ * when other namespaces must be joined by path (or `exec` joins a running
+ * container) an intermediate process setns()es first and clones the child
+ * with CLONE_PARENT, so the child is always the runtime's own child.
  * The runtime is single-threaded: no threads may exist when this runs. */
 #include <signal.h>
 #include <stdbool.h>
@@ -24,7 +26,8 @@ struct bothy_linux_ctx {
   const char *id;
   const char *rootfs; /* absolute; create only */
   const char *bundle; /* for the state given to in-container hooks */
-  int state_dirfd;    /* exec.fifo is here; -1: start at once (exec) */
+  int state_dirfd;    /* exec.fifo is here (create); -1: no fifo (run, exec) */
+  bool wait_start;    /* run: once ready, wait for bothy_linux_start() */
   int console_socket; /* connected unix socket for the pty master, or -1 */
   int preserve_fds;   /* fds 3 .. 3+n-1 pass into the container */
   bool no_pivot;
@@ -47,7 +50,16 @@ struct bothy_linux_ctx {
   /* Parent-side steps, called in the runtime while the child waits. */
   int (*on_created)(void *data, pid_t pid, bothy_error_t *err);        /* cgroup, oom */
   int (*on_create_runtime)(void *data, pid_t pid, bothy_error_t *err); /* hooks */
+  /* Once the child has made its new namespaces, while it goes on with its
+   * root filesystem (init only; NULL: none). */
+  int (*on_namespaces)(void *data, pid_t pid, bothy_error_t *err);
   void *data;
+
+  /* Set by spawn: the new namespaces the child creates itself, first thing
+   * after clone, rather than clone() creating them while the runtime waits. */
+  int unshare_flags;
+  /* Set by spawn: namespaces (by type) the child joins itself, or NULL. */
+  int *child_join_fds;
 
   /* Out: the parent's end of the sync socket after spawn, open until the
    * container process execs (CLOEXEC) or reports an error. */
@@ -58,6 +70,9 @@ struct bothy_linux_ctx {
  * exec.fifo; for exec, about to execve. On failure the child is killed and
  * reaped and *err says what went wrong inside it. */
 int bothy_linux_spawn(struct bothy_linux_ctx *ctx, pid_t *ret_pid, bothy_error_t *err);
+
+/* run (wait_start): lets the ready container process go on to execve. */
+int bothy_linux_start(struct bothy_linux_ctx *ctx, bothy_error_t *err);
 
 /* After spawn, waits until the container process has called execve (the
  * sync socket closes) or reports that execve failed. */

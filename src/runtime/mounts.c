@@ -115,7 +115,11 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
     return bind_remount(target, flags, m->destination, err);
   }
 
-  /* v1 and hybrid: a tmpfs with one directory per hierarchy. */
+  /* v1 and hybrid: a tmpfs with one directory per hierarchy. The tmpfs is
+   * ours, just mounted, and nothing of the container runs yet: its
+   * directories are reached from its root's fd (tfd), not by resolving the
+   * path in the rootfs again for each. */
+  _cleanup_close_ int tfd = -1;
   {
     _cleanup_close_ int fd = open_mountpoint(ctx, m->destination, true, err);
     if (fd < 0)
@@ -124,13 +128,20 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
     if (mount("tmpfs", target, "tmpfs", (flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "mode=755") < 0)
       return bothy_error_errno(err, "cannot mount a tmpfs on '%s'", m->destination);
+    tfd = bothy_open_in_root(ctx->rootfd, m->destination, O_PATH | O_DIRECTORY, 0);
+    if (tfd < 0)
+      return bothy_error_set(err, -tfd, "cannot open '%s'", m->destination);
   }
   for (size_t i = 0; i < ctx->n_cgroups; i++) {
     const struct bothy_cgroup_mount *c = &ctx->cgroups[i];
     _cleanup_free_ char *dest = xasprintf("%s/%s", m->destination, c->name);
-    _cleanup_close_ int fd = open_mountpoint(ctx, dest, true, err);
+    if (!*c->name || strchr(c->name, '/'))
+      return bothy_error_set(err, EINVAL, "cannot mount the cgroup hierarchy '%s'", c->name);
+    if (mkdirat(tfd, c->name, 0755) < 0 && errno != EEXIST)
+      return bothy_error_errno(err, "cannot create the mount point '%s'", dest);
+    _cleanup_close_ int fd = openat(tfd, c->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-      return -1;
+      return bothy_error_errno(err, "cannot open the mount point '%s'", dest);
     FDPATH(target, fd);
     int r = -1;
     if (ctx->cgroupns)
@@ -141,27 +152,28 @@ static int mount_cgroups(struct bothy_rootfs_ctx *ctx, const struct bothy_mount 
        * the container's own cgroup from the host. */
       if (mount(c->host_path, target, NULL, MS_BIND | MS_REC, NULL) < 0)
         return bothy_error_errno(err, "cannot bind the cgroup '%s'", c->host_path);
-      if (flags && (reopen(ctx, dest, &fd, target, sizeof(target), err) < 0 ||
-                    bind_remount(target, flags, dest, err) < 0))
-        return -1;
+      if (flags) {
+        /* The same name now leads to the root of the new mount. */
+        safe_close(fd);
+        fd = openat(tfd, c->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+          return bothy_error_errno(err, "cannot open '%s'", dest);
+        FDPATH(target, fd);
+        if (bind_remount(target, flags, dest, err) < 0)
+          return -1;
+      }
     }
     /* Co-mounted controllers are also reachable by each name (cpu -> cpu,cpuacct). */
     if (strchr(c->name, ',')) {
-      _cleanup_close_ int dfd = open_mountpoint(ctx, m->destination, true, err);
-      if (dfd < 0)
-        return -1;
       _cleanup_free_ char *names = xstrdup(c->name);
       char *save = NULL;
       for (char *n = strtok_r(names, ",", &save); n; n = strtok_r(NULL, ",", &save))
-        if (symlinkat(c->name, dfd, n) < 0 && errno != EEXIST)
+        if (symlinkat(c->name, tfd, n) < 0 && errno != EEXIST)
           return bothy_error_errno(err, "cannot create the link '%s/%s'", m->destination, n);
     }
   }
   if (ro) {
-    _cleanup_close_ int fd = open_mountpoint(ctx, m->destination, true, err);
-    if (fd < 0)
-      return -1;
-    FDPATH(target, fd);
+    FDPATH(target, tfd);
     if (bind_remount(target, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, m->destination, err) < 0)
       return -1;
   }
@@ -255,16 +267,23 @@ static const struct default_dev default_devs[] = {
   { "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 };
 
-static int make_device(struct bothy_rootfs_ctx *ctx, const char *path, char type, unsigned maj,
-                       unsigned min, mode_t mode, uid_t uid, gid_t gid, bothy_error_t *err)
+/* devfd: the rootfs's /dev, used for the nodes directly in it. */
+static int make_device(struct bothy_rootfs_ctx *ctx, int devfd, const char *path, char type,
+                       unsigned maj, unsigned min, mode_t mode, uid_t uid, gid_t gid,
+                       bothy_error_t *err)
 {
   _cleanup_free_ char *dir = xstrdup(path);
   char *slash = strrchr(dir, '/');
   *slash = '\0';
   const char *base = path + (slash - dir) + 1;
-  _cleanup_close_ int dfd = bothy_mkdir_p_in_root(ctx->rootfd, *dir ? dir : "/", 0755, err);
-  if (dfd < 0)
-    return -1;
+  _cleanup_close_ int own_dfd = -1;
+  int dfd = devfd;
+  if (!streq(dir, "/dev")) {
+    own_dfd = bothy_mkdir_p_in_root(ctx->rootfd, *dir ? dir : "/", 0755, err);
+    if (own_dfd < 0)
+      return -1;
+    dfd = own_dfd;
+  }
   if (ctx->userns) {
     /* mknod is not allowed in a user namespace: bind the host's node. */
     _cleanup_close_ int fd = openat(dfd, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -283,11 +302,17 @@ static int make_device(struct bothy_rootfs_ctx *ctx, const char *path, char type
   }
   mode_t kind = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
   unlinkat(dfd, base, 0);
-  if (mknodat(dfd, base, kind | (mode & 07777), makedev(maj, min)) < 0)
+  /* mknod's mode is filtered by the umask: none for this one. */
+  mode_t old_umask = umask(0);
+  int r = mknodat(dfd, base, kind | (mode & 07777), makedev(maj, min));
+  umask(old_umask);
+  if (r < 0)
     return bothy_error_errno(err, "cannot create the device '%s'", path);
   if (fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
     return bothy_error_errno(err, "cannot chown the device '%s'", path);
-  /* mknod's mode is filtered by the umask. */
+  /* chown drops the set-id bits: give them back. */
+  if (!(mode & 07000))
+    return 0;
   _cleanup_close_ int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   char p[64];
   FDPATH(p, fd);
@@ -299,19 +324,22 @@ static int make_device(struct bothy_rootfs_ctx *ctx, const char *path, char type
 static int setup_dev(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
 {
   const struct bothy_spec *s = ctx->spec;
+  _cleanup_close_ int dfd = bothy_mkdir_p_in_root(ctx->rootfd, "/dev", 0755, err);
+  if (dfd < 0)
+    return -1;
   for (size_t i = 0; i < ARRAY_SIZE(default_devs); i++) {
     bool in_spec = false;
     for (size_t j = 0; j < s->n_devices; j++)
       in_spec |= streq(s->devices[j].path, default_devs[i].path);
     if (in_spec)
       continue;
-    if (make_device(ctx, default_devs[i].path, 'c', default_devs[i].major, default_devs[i].minor,
-                    0666, 0, 0, err) < 0)
+    if (make_device(ctx, dfd, default_devs[i].path, 'c', default_devs[i].major,
+                    default_devs[i].minor, 0666, 0, 0, err) < 0)
       return -1;
   }
   for (size_t j = 0; j < s->n_devices; j++) {
     const struct bothy_device *d = &s->devices[j];
-    if (make_device(ctx, d->path, d->type, (unsigned) d->major, (unsigned) d->minor,
+    if (make_device(ctx, dfd, d->path, d->type, (unsigned) d->major, (unsigned) d->minor,
                     d->file_mode == BOTHY_UNSET ? 0666 : (mode_t) d->file_mode,
                     d->uid == BOTHY_UNSET ? 0 : (uid_t) d->uid,
                     d->gid == BOTHY_UNSET ? 0 : (gid_t) d->gid, err) < 0)
@@ -324,9 +352,6 @@ static int setup_dev(struct bothy_rootfs_ctx *ctx, bothy_error_t *err)
     { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
     { "pts/ptmx", "ptmx" },
   };
-  _cleanup_close_ int dfd = bothy_mkdir_p_in_root(ctx->rootfd, "/dev", 0755, err);
-  if (dfd < 0)
-    return -1;
   for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
     if (streq(links[i].name, "ptmx"))
       unlinkat(dfd, "ptmx", 0); /* a tmpfs /dev is empty; an image's /dev may have a node */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 /* The runtime's state directory, laid out like runc's:
- *   ROOT/ID/state.json   what `state` needs (written atomically)
- *   ROOT/ID/config.json  the container's configuration, for `exec`
- *   ROOT/ID/exec.fifo    present from `create` until `start`
+ *   ROOT/ID/state.json   what `state` needs, and under "config" the container's
+ *                        configuration, for `exec` (written atomically)
+ *   ROOT/ID/exec.fifo    present from `create` until `start` (not for `run`)
+ * One file, not runc's two: each file created costs an inode, and inode
+ * allocation is a measurable part of a start on a busy filesystem.
  * The status is not stored: it is derived, as runc does, from whether the
  * init process still lives (pid and its start time, so a reused pid is not
  * mistaken for it), whether exec.fifo still exists, and the freezer. */
@@ -31,6 +33,7 @@ struct bothy_state {
   char *owner;
   json_t *annotations; /* owned, may be NULL */
   json_t *cgroup;      /* owned: the cgroup module's serialised paths */
+  json_t *config;      /* the configuration (owned when loaded), may be NULL */
   bool own_pidns;      /* the container has its own pid namespace */
 };
 
@@ -65,8 +68,10 @@ json_t *bothy_state_to_json(const struct bothy_state *st, enum bothy_status stat
  * is a zombie. */
 unsigned long long bothy_proc_start_time(pid_t pid);
 
-/* Removes ROOT/ID entirely. */
-int bothy_state_dir_remove(int rootfd, const char *id, bothy_error_t *err);
+/* Removes ROOT/ID. reuse: the directory of a container that ran is kept,
+ * emptied and hidden, for the next one to take (a failed create leaves
+ * nothing). */
+int bothy_state_dir_remove(int rootfd, const char *id, bool reuse, bothy_error_t *err);
 
 /* RFC 3339 time with nanoseconds, UTC, of now. Caller frees. */
 char *bothy_time_now_rfc3339(void);

@@ -892,10 +892,11 @@ static void test_v1(void **state)
   assert_file("8:0 250", "%s/blkio/ctr/blkio.leaf_weight_device", R);
   assert_file("8:16 2048", "%s/blkio/ctr/blkio.throttle.write_bps_device", R);
   assert_file("", "%s/blkio/ctr/blkio.throttle.read_bps_device", R);
-  /* One rule per write: each file keeps the last. The whole sequence is
-   * checked against the kernel in test_real_hierarchy. */
-  assert_file("b 8:* w", "%s/devices/ctr/devices.deny", R);
-  assert_file("c *:* m", "%s/devices/ctr/devices.allow", R);
+  /* One rule per write, all through one fd per file: a test tree's file
+   * holds the writes in order. The kernel's view of the sequence is
+   * checked in test_real_hierarchy. */
+  assert_file("ab 8:* w", "%s/devices/ctr/devices.deny", R);
+  assert_file("c 1:3 rwmc *:* m", "%s/devices/ctr/devices.allow", R);
   assert_file("1048577", "%s/net_cls,net_prio/ctr/net_cls.classid", R);
   assert_file("eth0 5", "%s/net_cls,net_prio/ctr/net_prio.ifpriomap", R);
 
