@@ -704,6 +704,33 @@ static int signal_of(const char *s)
   return n > 0 ? n : 0;
 }
 
+/* A --userns=auto container's root is a user id of its own: "others" to
+ * every directory on the host. bothy gives others search permission on its
+ * own directories (see do_create), but the ones above ROOT are not bothy's
+ * to change: one that others cannot search would make the runtime fail
+ * deep inside (EACCES on the root filesystem), so it is named here, before
+ * anything is created. */
+static int userns_can_reach(const char *root, bothy_error_t *err)
+{
+  char real[PATH_MAX];
+  if (!realpath(root, real))
+    return 0; /* not made yet: its parents are checked when it is */
+  for (char *slash = strchr(real + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    struct stat sb;
+    bool closed = stat(real, &sb) == 0 && S_ISDIR(sb.st_mode) && !(sb.st_mode & S_IXOTH);
+    if (closed)
+      return bothy_error_set_code(
+          err, EACCES,
+          "--userns=auto: the container's own user ids cannot reach its files under '%s': "
+          "'%s' (mode %04o) is not searchable by others; allow it (chmod o+x '%s') or keep "
+          "bothy's root elsewhere",
+          root, real, (unsigned) (sb.st_mode & 07777), real);
+    *slash = '/';
+  }
+  return 0;
+}
+
 static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_req *req,
                      bool keep_mounted, char **ret_id, bothy_error_t *err)
 {
@@ -720,6 +747,8 @@ static int do_create(const struct bothy_ctx *ctx, const struct bothy_ctr_create_
         bothy_images_get(imgs, req->image, &img, err) < 0)
       return -1;
   }
+  if (req->userns_auto && userns_can_reach(ctx->root, err) < 0)
+    return -1;
   _cleanup_inventory_ struct bothy_inventory *inv = NULL;
   if (bothy_inventory_open(ctx->root, &inv, err) < 0)
     return -1;

@@ -588,6 +588,31 @@ def test_userns_auto(root):
     assert r.returncode == 125 and "userns" in r.stderr
 
 
+def test_userns_auto_below_a_closed_directory(workdir):
+    """A root below a directory others cannot search: the private user ids could not reach
+    the container's files. The error names that directory, and nothing is created."""
+    closed = os.path.join(workdir, "closed")
+    os.mkdir(closed, 0o700)
+    r = os.path.join(closed, "bothy")
+    tar = make_tar(os.path.join(workdir, "rootfs.tar"))
+    subprocess.run([BOTHY, "--root", r, "import", tar, "bb:1"], check=True, capture_output=True)
+    try:
+        for detach in ((), ("-d",)):
+            res = bothy(r, "run", *detach, "--name", "u", "--userns=auto", "-v", "uv:/data",
+                        "bb:1", "sleep", "100")
+            assert res.returncode == 125, res.stderr
+            assert f"'{closed}' (mode 0700) is not searchable by others" in res.stderr, res.stderr
+            assert ok(r, "ps", "-a", "-q").strip() == ""
+            assert ok(r, "volume", "ls", "-q").strip() == ""
+            ctrs = os.path.join(r, "containers")
+            assert not os.path.isdir(ctrs) or os.listdir(ctrs) == []
+        # Opened up, the same command works.
+        os.chmod(closed, 0o711)
+        ok(r, "run", "--rm", "--userns=auto", "bb:1", "true")
+    finally:
+        cleanup_root(r)
+
+
 def test_images_in_use_are_kept(root):
     ok(root, "create", "--name", "keep", "bb:1", "sh", "-c", "echo still here")
     r = bothy(root, "rmi", "bb:1")
