@@ -679,7 +679,9 @@ int bothy_store_blob_list(struct bothy_store *s, char ***ret, bothy_error_t *err
   return 0;
 }
 
-int bothy_store_gc_tmp_of(struct bothy_store *s, pid_t pid, bothy_error_t *err)
+/* The store's temporary directory, for a sweep: 1 and *ret, or 0 when there
+ * is none. */
+static int open_tmp_dir(struct bothy_store *s, DIR **ret, bothy_error_t *err)
 {
   int fd = openat(s->dfd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
@@ -687,11 +689,20 @@ int bothy_store_gc_tmp_of(struct bothy_store *s, pid_t pid, bothy_error_t *err)
       return 0;
     return bothy_error_errno(err, "cannot open '%s/" TMP_DIR "'", s->path);
   }
-  _cleanup_closedir_ DIR *d = fdopendir(fd);
-  if (!d) {
+  *ret = fdopendir(fd);
+  if (!*ret) {
     safe_close(fd);
     return bothy_error_errno(err, "cannot open '%s/" TMP_DIR "'", s->path);
   }
+  return 1;
+}
+
+int bothy_store_gc_tmp_of(struct bothy_store *s, pid_t pid, bothy_error_t *err)
+{
+  _cleanup_closedir_ DIR *d = NULL;
+  int opened = open_tmp_dir(s, &d, err);
+  if (opened <= 0)
+    return opened;
   /* The writer's names: "ingest-PID-RANDOM". */
   _cleanup_free_ char *prefix = xasprintf("ingest-%d-", (int) pid);
   int removed = 0;
@@ -711,17 +722,10 @@ int bothy_store_gc_tmp_of(struct bothy_store *s, pid_t pid, bothy_error_t *err)
 
 int bothy_store_gc_tmp(struct bothy_store *s, bool all, bothy_error_t *err)
 {
-  int fd = openat(s->dfd, TMP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 0;
-    return bothy_error_errno(err, "cannot open '%s/" TMP_DIR "'", s->path);
-  }
-  _cleanup_closedir_ DIR *d = fdopendir(fd);
-  if (!d) {
-    safe_close(fd);
-    return bothy_error_errno(err, "cannot open '%s/" TMP_DIR "'", s->path);
-  }
+  _cleanup_closedir_ DIR *d = NULL;
+  int opened = open_tmp_dir(s, &d, err);
+  if (opened <= 0)
+    return opened;
   time_t now = time(NULL);
   int removed = 0;
   struct dirent *de;
