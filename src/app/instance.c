@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +24,7 @@
 #include "base/strv.h"
 #include "base/xalloc.h"
 #include "build/builder.h"
+#include "build/containerfile.h"
 #include "container/inventory.h"
 #include "container/logs.h"
 #include "container/network.h"
@@ -399,30 +399,15 @@ static int ensure_base(const struct bothy_app_ctx *a, struct app_env *e, const c
                        bothy_error_t *err)
 {
   _cleanup_free_ char *text = NULL;
-  if (bothy_read_file(AT_FDCWD, file, &text, NULL, NULL) < 0)
+  size_t len = 0;
+  _cleanup_containerfile_ struct bothy_containerfile *cf = NULL;
+  if (bothy_read_file(AT_FDCWD, file, &text, &len, NULL) < 0 ||
+      bothy_containerfile_parse(text, len, NULL, &cf, NULL) < 0)
     return 0; /* the build names the problem */
   _cleanup_free_ char *want = bothy_bootstrap_default_ref(BOTHY_BOOTSTRAP_DEFAULT_SUITE);
   bool uses = false;
-  for (char *line = text; line && *line && !uses;) {
-    char *nl = strchr(line, '\n');
-    if (nl)
-      *nl = '\0';
-    line += strspn(line, " \t");
-    if (strncasecmp(line, "FROM", 4) == 0 && (line[4] == ' ' || line[4] == '\t')) {
-      /* FROM [--flag=...]... IMAGE [AS NAME] */
-      const char *t = line + 4;
-      for (;;) {
-        t += strspn(t, " \t");
-        size_t l = strcspn(t, " \t\r");
-        if (l == 0 || strncmp(t, "--", 2) != 0) {
-          uses = l == strlen(want) && strncmp(t, want, l) == 0;
-          break;
-        }
-        t += l;
-      }
-    }
-    line = nl ? nl + 1 : NULL;
-  }
+  for (size_t i = 0; i < cf->n_stages; i++)
+    uses |= cf->stages[i].base_stage < 0 && streq(cf->stages[i].base, want);
   _cleanup_image_ struct bothy_image *img = NULL;
   if (!uses || bothy_images_get(e->imgs, want, &img, NULL) == 0)
     return 0;
@@ -671,23 +656,7 @@ static int wait_healthy(const struct bothy_app_ctx *a, const char *ctr, const ch
       if (bothy_ctr_resolve(a->ctr, ctr, &id, NULL, &e2) == 0) {
         /* The check's own output ("not yet") is not the user's business
          * while installing: it goes nowhere. */
-        fflush(stdout);
-        fflush(stderr);
-        int saved1 = dup(STDOUT_FILENO), saved2 = dup(STDERR_FILENO);
-        _cleanup_close_ int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (devnull >= 0) {
-          dup2(devnull, STDOUT_FILENO);
-          dup2(devnull, STDERR_FILENO);
-        }
-        int k = bothy_ctr_helper_health(a->ctr, id, &code, &e2);
-        if (saved1 >= 0) {
-          dup2(saved1, STDOUT_FILENO);
-          close(saved1);
-        }
-        if (saved2 >= 0) {
-          dup2(saved2, STDERR_FILENO);
-          close(saved2);
-        }
+        int k = bothy_ctr_helper_health(a->ctr, id, -1, &code, &e2);
         if (k == 0 && code == 0)
           return 0;
       }

@@ -45,6 +45,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "base/error.h"
+#include "base/macros.h"
 
 enum bothy_cf_kind {
   BOTHY_CF_FROM,
@@ -219,6 +220,8 @@ int bothy_containerfile_parse(const char *data, size_t size, const struct bothy_
 
 /* NULL-safe; returns NULL. */
 struct bothy_containerfile *bothy_containerfile_free(struct bothy_containerfile *cf);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct bothy_containerfile *, bothy_containerfile_free)
+#define _cleanup_containerfile_ _cleanup_(bothy_containerfile_freep)
 
 /* The stages `--target target` needs: the target stage (target NULL: the
  * last one), the stage it is FROM, the stages its COPY --from and RUN

@@ -384,6 +384,20 @@ static bool ignored(const struct bothy_context *c, const char *path)
   return c->ig && *path && bothy_ignore_match(c->ig, path);
 }
 
+/* The error for a source that a symlink (via, linking to target) leads out
+ * of the context. */
+static int escapes(const char *what, const char *name, const char *path, const char *via,
+                   const char *target, bothy_error_t *err)
+{
+  if (streq(via, path))
+    return bothy_error_set_code(err, EPERM,
+                                "%s failed: \"%s\" points outside the build context (to \"%s\")",
+                                what, name, target);
+  return bothy_error_set_code(
+      err, EPERM, "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")",
+      what, name, via, target);
+}
+
 /* Follows path (cleaned, relative to the root) inside the root, symlinks
  * included: a context's symlink that leads out of it is an error, a rootfs's
  * is resolved as in a chroot. On success *ret_real is where path leads, with
@@ -416,14 +430,7 @@ static int resolve_path(struct bothy_context *c, const char *what, const char *n
         if (!via)
           return bothy_error_set_code(err, EPERM, "%s failed: \"%s\" is outside the build context",
                                       what, name);
-        if (streq(via, path))
-          return bothy_error_set_code(
-              err, EPERM, "%s failed: \"%s\" points outside the build context (to \"%s\")", what,
-              name, via_target);
-        return bothy_error_set_code(
-            err, EPERM,
-            "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")", what,
-            name, via, via_target);
+        return escapes(what, name, path, via, via_target, err);
       }
       /* done has no symlink in it: dropping its last component is going up. */
       char *slash = strrchr(done.s, '/');
@@ -464,16 +471,8 @@ static int resolve_path(struct bothy_context *c, const char *what, const char *n
     via = xstrdup(done.s);
     via_target = target;
     if (target[0] == '/') {
-      if (!c->rootfs) {
-        if (streq(via, path))
-          return bothy_error_set_code(
-              err, EPERM, "%s failed: \"%s\" points outside the build context (to \"%s\")", what,
-              name, target);
-        return bothy_error_set_code(
-            err, EPERM,
-            "%s failed: \"%s\" points outside the build context (\"%s\" links to \"%s\")", what,
-            name, via, target);
-      }
+      if (!c->rootfs)
+        return escapes(what, name, path, via, target, err);
       sb_truncate(&done, 0); /* as in a chroot: '/' is the root */
     } else {
       sb_truncate(&done, before);

@@ -1528,7 +1528,7 @@ int cmd_helper_health(int argc, char **argv)
   struct bothy_ctx ctx = cli_ctx();
   bothy_error_t err = NULL;
   int code = 0;
-  if (bothy_ctr_helper_health(&ctx, argv[1], &code, &err) < 0) {
+  if (bothy_ctr_helper_health(&ctx, argv[1], STDOUT_FILENO, &code, &err) < 0) {
     printf("%s\n", err ? err->msg : "health check failed");
     bothy_error_free(&err);
     return 125;

@@ -539,46 +539,6 @@ static int write_etc(const char *dir, const char *hostname, bothy_error_t *err)
   return 0;
 }
 
-/* A --rm container's upper layer is thrown away with it: its overlay is
- * mounted "volatile" (Linux 5.10), which spares the sync of the whole upper
- * filesystem that an overlay's unmount (and any sync() in the container)
- * otherwise does: milliseconds of writeback per container on a busy disk.
- * Returns 1 when mounted, 0 when this kernel cannot (the caller mounts the
- * usual way), negative with *err on failure. */
-static int mount_volatile_overlay(const char *const *lowers, size_t n, const char *upper,
-                                  const char *work, const char *target, bothy_error_t *err)
-{
-  /* A volatile mount leaves work/work/incompat/volatile behind, and
-   * overlayfs refuses the next mount of the same directories while it is
-   * there (the start of a --rm container that create mounted once). */
-  _cleanup_free_ char *incompat = xasprintf("%s/work/incompat", work);
-  if (bothy_rm_rf_at(AT_FDCWD, incompat, NULL) < 0)
-    return 0;
-  _cleanup_close_ int fs = (int) syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
-  if (fs < 0)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    /* One layer twice in the stack is refused (ELOOP): its top place is the
-     * one that counts (bothy_overlay_mount does the same). */
-    bool seen = false;
-    for (size_t j = 0; j < i && !seen; j++)
-      seen = streq(lowers[j], lowers[i]);
-    if (!seen && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0)
-      return 0; /* no "lowerdir+" before Linux 6.8; or a layer to report the usual way */
-  }
-  if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
-      syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
-      syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 ||
-      syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-    return 0;
-  _cleanup_close_ int mnt = (int) syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
-  if (mnt < 0)
-    return 0;
-  if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    return bothy_error_errno(err, "cannot mount the overlay on '%s'", target);
-  return 1;
-}
-
 static int mount_rootfs(const char *dir, const struct bothy_ctr_record *r, bothy_error_t *err)
 {
   _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", dir);
@@ -619,8 +579,9 @@ static int mount_rootfs(const char *dir, const struct bothy_ctr_record *r, bothy
     for (size_t i = 0; i < n; i++)
       lowers[i] = json_string_value(json_array_get(a, i));
   }
-  int v = cfg_bool(r, "rm") ? mount_volatile_overlay(lowers, n, upper, work, rootfs, err) : 0;
-  if (v < 0 || (v == 0 && bothy_overlay_mount(lowers, n, upper, work, rootfs, err) < 0))
+  /* A --rm container's upper layer goes with it: no sync of it is needed. */
+  if ((cfg_bool(r, "rm") ? bothy_overlay_mount_volatile
+                         : bothy_overlay_mount)(lowers, n, upper, work, rootfs, err) < 0)
     goto fail;
   return 0;
 fail:
@@ -1950,7 +1911,7 @@ int bothy_ctr_helper_cleanup(const struct bothy_ctx *ctx, const char *id, bothy_
   return 0;
 }
 
-int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int *ret_exit,
+int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int out_fd, int *ret_exit,
                             bothy_error_t *err)
 {
   _cleanup_inventory_ struct bothy_inventory *inv = NULL;
@@ -1982,6 +1943,11 @@ int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int *re
   if (child < 0)
     return bothy_error_errno(err, "fork");
   if (child == 0) {
+    int out = out_fd >= 0 ? out_fd : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (out >= 0 && out != STDOUT_FILENO)
+      dup2(out, STDOUT_FILENO);
+    if (out >= 0 && out != STDERR_FILENO)
+      dup2(out, STDERR_FILENO);
     struct bothy_runtime rt = { .root = rt_root };
     struct bothy_exec_opts eo = { .id = r->id, .args = args, .pid_file = pidfile };
     int code = 0;
@@ -2009,7 +1975,8 @@ int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int *re
       }
       kill(child, SIGKILL);
       bothy_waitpid(child, 0);
-      dprintf(STDOUT_FILENO, "health check exceeded timeout (%ldms)\n", timeout_ms);
+      if (out_fd >= 0)
+        dprintf(out_fd, "health check exceeded timeout (%ldms)\n", timeout_ms);
       *ret_exit = 1;
       return 0;
     }

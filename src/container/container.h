@@ -113,11 +113,12 @@ int bothy_ctr_boot(const struct bothy_ctx *ctx, size_t *ret_started, char ***ret
 
 /* The monitor's helpers (monitor.h): start in this process, printing nothing
  * (*ret_pid: the init, a child of this process); clean up after the last
- * exit; run the health command once (*ret_exit 0 healthy). */
+ * exit; run the health command once (*ret_exit 0 healthy), its output (and
+ * why it could not run) to out_fd, -1: nowhere. */
 int bothy_ctr_helper_start(const struct bothy_ctx *ctx, const char *id, const char *console_socket,
                            pid_t *ret_pid, bothy_error_t *err);
 int bothy_ctr_helper_cleanup(const struct bothy_ctx *ctx, const char *id, bothy_error_t *err);
-int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int *ret_exit,
+int bothy_ctr_helper_health(const struct bothy_ctx *ctx, const char *id, int out_fd, int *ret_exit,
                             bothy_error_t *err);
 
 /* `bothy network connect` (disconnect false) and `disconnect`. */

@@ -529,12 +529,10 @@ int bothy_ctr_net_connect(sqlite3 *db, const char *root, const char *id, json_t 
     return -1;
   if (!running_now)
     return 0;
-  _cleanup_free_ char *path = netns_path(root, id);
-  if (!bothy_netns_exists(path) && pid > 0) {
-    /* One the runtime made (see net_by_runtime): the process's. */
-    free(path);
-    path = xasprintf("/proc/%d/ns/net", (int) pid);
-  }
+  /* A namespace the runtime made (see net_by_runtime) is the process's. */
+  _cleanup_free_ char *path = net_by_runtime(json_object_get(cfg, "net")) && pid > 0
+                                  ? xasprintf("/proc/%d/ns/net", (int) pid)
+                                  : netns_path(root, id);
   _cleanup_free_ char *host = veth_name(id, nw->name);
   _cleanup_free_ char *addr = xasprintf("%s%s", e->ip, prefix_of(nw->subnet));
   _cleanup_free_ char *ifname = xasprintf("eth%zu", n);

@@ -108,18 +108,23 @@ static ssize_t read_src(struct unpack *u, size_t off)
   return n;
 }
 
-/* Read callback of the outer reader: the compressed bytes, the sniffed ones
- * first. */
+/* The next bytes of src_fd in buf: those read to see the format first. */
+static ssize_t next_src(struct unpack *u)
+{
+  if (u->sniffed > 0) {
+    ssize_t n = (ssize_t) u->sniffed;
+    u->sniffed = 0;
+    return n;
+  }
+  return read_src(u, 0);
+}
+
+/* Read callback of the outer reader: the compressed bytes. */
 static la_ssize_t outer_read(struct archive *a, void *data, const void **ret_buf)
 {
   struct unpack *u = data;
   *ret_buf = u->buf;
-  if (u->sniffed > 0) {
-    la_ssize_t n = (la_ssize_t) u->sniffed;
-    u->sniffed = 0;
-    return n;
-  }
-  ssize_t n = read_src(u, 0);
+  ssize_t n = next_src(u);
   if (n < 0)
     archive_set_error(a, u->read_errno, "cannot read the layer");
   return n;
@@ -157,12 +162,8 @@ static la_ssize_t pull_decompressed(struct unpack *u, const void **ret_buf)
     la_ssize_t n;
     if (u->gz) {
       n = pull_gzip(u, ret_buf);
-    } else if (u->sniffed > 0) {
-      n = (la_ssize_t) u->sniffed;
-      u->sniffed = 0;
-      *ret_buf = u->buf;
     } else {
-      n = read_src(u, 0);
+      n = next_src(u);
       *ret_buf = u->buf;
     }
     if (n > 0) {
@@ -737,7 +738,8 @@ static int open_decompressor(struct unpack *u, bothy_error_t *err)
   }
   const unsigned char *b = (const unsigned char *) u->buf;
   _cleanup_error_ bothy_error_t isal_err = NULL;
-  if (u->sniffed >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
+  bool gzip = u->sniffed >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+  if (gzip) {
     if (bothy_gunzip_new(&u->gz, &isal_err) == 0) {
       bothy_gunzip_input(u->gz, u->buf, u->sniffed);
       u->sniffed = 0;
@@ -745,7 +747,7 @@ static int open_decompressor(struct unpack *u, bothy_error_t *err)
     }
     /* libarchive's gzip filter (zlib) does the same job, slower. */
     log_debug("layer: %s; inflating with libarchive", isal_err->msg);
-  } else if (!is_zstd(b, u->sniffed) && !(u->sniffed >= 2 && b[0] == 0x1f && b[1] == 0x8b)) {
+  } else if (!is_zstd(b, u->sniffed)) {
     /* A plain tar: read as it is, not through libarchive's "raw" format
      * (which copies it once more). */
     u->plain = true;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <stdbool.h>
+#include "base/fs.h"
 #include "base/macros.h"
 #include "base/xalloc.h"
 
@@ -22,7 +23,7 @@ static int fsconfig_str(int fd, const char *key, const char *value)
 /* The new mount API: 1 on success, 0 when the kernel lacks "lowerdir+"
  * (the caller falls back), negative with *err otherwise. */
 static int mount_new_api(const char *const *lowers, size_t n, const char *upper, const char *work,
-                         const char *target, bothy_error_t *err)
+                         bool volatile_upper, const char *target, bothy_error_t *err)
 {
   _cleanup_close_ int fs = (int) syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
   if (fs < 0)
@@ -36,6 +37,9 @@ static int mount_new_api(const char *const *lowers, size_t n, const char *upper,
   }
   if (upper && (fsconfig_str(fs, "upperdir", upper) < 0 || fsconfig_str(fs, "workdir", work) < 0))
     return bothy_error_errno(err, "overlay: cannot use the upper directory '%s'", upper);
+  /* A kernel without "volatile" (before 5.10) gets a usual mount. */
+  if (upper && volatile_upper)
+    (void) syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
   if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return bothy_error_errno(err, "cannot create the overlay for '%s'", target);
   _cleanup_close_ int mnt = (int) syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
@@ -62,10 +66,10 @@ static size_t common_dir_len(const char *const *lowers, size_t n)
 }
 
 static int overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
-                         const char *target, bothy_error_t *err);
+                         bool volatile_upper, const char *target, bothy_error_t *err);
 
-int bothy_overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
-                        const char *target, bothy_error_t *err)
+static int dedup_and_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
+                           bool volatile_upper, const char *target, bothy_error_t *err)
 {
   /* One layer twice in the stack (two steps that made the same content)
    * is refused by overlayfs (ELOOP). Only its topmost place matters: the
@@ -79,11 +83,26 @@ int bothy_overlay_mount(const char *const *lowers, size_t n, const char *upper, 
     if (!seen)
       uniq[k++] = lowers[i];
   }
-  return overlay_mount(uniq, k, upper, work, target, err);
+  return overlay_mount(uniq, k, upper, work, volatile_upper, target, err);
+}
+
+int bothy_overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
+                        const char *target, bothy_error_t *err)
+{
+  return dedup_and_mount(lowers, n, upper, work, false, target, err);
+}
+
+int bothy_overlay_mount_volatile(const char *const *lowers, size_t n, const char *upper,
+                                 const char *work, const char *target, bothy_error_t *err)
+{
+  _cleanup_free_ char *incompat = xasprintf("%s/work/incompat", work);
+  if (bothy_rm_rf_at(AT_FDCWD, incompat, err) < 0)
+    return -1;
+  return dedup_and_mount(lowers, n, upper, work, true, target, err);
 }
 
 static int overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
-                         const char *target, bothy_error_t *err)
+                         bool volatile_upper, const char *target, bothy_error_t *err)
 {
   if (n == 0)
     return bothy_error_set(err, EINVAL, "overlay for '%s': no layers", target);
@@ -95,7 +114,7 @@ static int overlay_mount(const char *const *lowers, size_t n, const char *upper,
       return bothy_error_errno(err, "cannot bind the layer '%s' on '%s'", lowers[0], target);
     return 0;
   }
-  int r = mount_new_api(lowers, n, upper, work, target, err);
+  int r = mount_new_api(lowers, n, upper, work, volatile_upper, target, err);
   if (r != 0)
     return r < 0 ? r : 0;
 

@@ -17,3 +17,12 @@
  * parent directory, as containers/storage does. */
 int bothy_overlay_mount(const char *const *lowers, size_t n, const char *upper, const char *work,
                         const char *target, bothy_error_t *err);
+
+/* The same for an upper directory that is thrown away with its container
+ * (`run --rm`): mounted "volatile" where the kernel takes it (the new mount
+ * API), which spares the sync of the whole upper filesystem that an
+ * overlay's unmount, and any sync() inside, otherwise does. What an earlier
+ * volatile mount left in work (work/work/incompat, which overlayfs refuses)
+ * is removed first. Where "volatile" is refused, a usual mount. */
+int bothy_overlay_mount_volatile(const char *const *lowers, size_t n, const char *upper,
+                                 const char *work, const char *target, bothy_error_t *err);

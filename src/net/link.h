@@ -42,15 +42,16 @@ bool bothy_netns_exists(const char *path);
  * peers. */
 int bothy_netns_delete(const char *path, bothy_error_t *err);
 
+/* The loopback of the network namespace at path up, and any port bindable
+ * by its users (as bothy_netns_create does). */
+int bothy_netns_lo_up(const char *path, bothy_error_t *err);
+
 /* Runs fn(arg, err) inside the namespace at path, in THIS thread: setns()
  * there, fn, setns() back to the original, also when fn fails. Returns fn's
  * value, or a negative value if entering or leaving fails (if leaving fails
  * the thread is left in the namespace at path and the error says so).
  * Sockets fn opens belong to the namespace at path and stay there after the
  * return. For the library's own use and tests. */
-/* The loopback of the network namespace at path up, and any port bindable
- * by its users (as bothy_netns_create does). */
-int bothy_netns_lo_up(const char *path, bothy_error_t *err);
 int bothy_netns_run(const char *path, int (*fn)(void *arg, bothy_error_t *err), void *arg,
                     bothy_error_t *err);
 
